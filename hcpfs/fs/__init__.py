@@ -1,0 +1,1 @@
+"""The filesystem: POSIX operations mapped onto HCP requests."""
