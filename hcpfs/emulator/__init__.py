@@ -1,10 +1,12 @@
 """An HCP system on one machine, for tests, demos and trying hcpfs without a real HCP.
 
-``Emulator`` runs one system with one or more nodes; ``SystemConfig`` describes its tenants,
-namespaces and users. See ``docs/emulator.md``.
+``Emulator`` runs one system with one or more nodes, or a primary and a replica joined by a
+replication link, with HTTPS, a management API and DNS when asked; ``SystemConfig`` describes a
+system's tenants, namespaces and users. See ``docs/emulator.md``.
 """
 
 from hcpfs.emulator.config import (
+    ManagementUserConfig,
     NamespaceConfig,
     RetentionClass,
     SystemConfig,
@@ -21,6 +23,7 @@ __all__ = [
     "Emulator",
     "Faults",
     "HcpError",
+    "ManagementUserConfig",
     "NamespaceConfig",
     "RetentionClass",
     "System",

@@ -1,4 +1,4 @@
-"""The configuration of an emulated HCP system: tenants, namespaces, users.
+"""The configuration of an emulated HCP system: tenants, namespaces, users, management accounts.
 
 The dataclasses mirror what an HCP administrator sets through the management console. A
 configuration is read from and written to JSON with the same field names (see
@@ -38,6 +38,8 @@ RETENTION_MODES = ("enterprise", "compliance")
 # What may happen to annotations of an object under retention: add, replace and delete
 # ("all"), only add new ones ("add", HCP's default) or nothing ("none").
 ANNOTATION_POLICIES = ("all", "add", "none")
+# The roles of system-level accounts; the management API needs monitor or administrator.
+MANAGEMENT_ROLES = ("monitor", "administrator", "security", "compliance", "search", "service")
 
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -115,6 +117,27 @@ class UserConfig:
 
 
 @dataclass
+class ManagementUserConfig:
+    """A system-level account of the management API (not a data access user).
+
+    :param name: the user name
+    :param password: the password in clear text
+    :param roles: ``monitor`` lets the account read, ``administrator`` also change and act
+    """
+
+    name: str
+    password: str
+    roles: list[str] = field(default_factory=lambda: ["administrator"])
+
+    def __repr__(self) -> str:
+        return f"ManagementUserConfig(name={self.name!r}, password=***, roles={self.roles!r})"
+
+
+def _default_management_users() -> list[ManagementUserConfig]:
+    return [ManagementUserConfig("admin", "adminpass", ["administrator"])]
+
+
+@dataclass
 class TenantConfig:
     """A tenant: its namespaces and its data access users."""
 
@@ -140,6 +163,8 @@ class SystemConfig:
     :param software_version: what ``X-HCP-SoftwareVersion`` and ``Server`` report
     :param max_object_size: larger uploads get 413 (HCP's limit is 2 TB)
     :param request_timeout: seconds a connection may stay idle or stall in a body
+    :param management_users: the system-level accounts of the management API; by default one
+        administrator, ``admin`` / ``adminpass``
     """
 
     domain: str = "hcp.example.com"
@@ -147,6 +172,7 @@ class SystemConfig:
     software_version: str = "9.7.0.2"
     max_object_size: int = 2 * 1024**4
     request_timeout: float = 30.0
+    management_users: list[ManagementUserConfig] = field(default_factory=_default_management_users)
 
     @classmethod
     def default(cls) -> SystemConfig:
@@ -229,6 +255,7 @@ class SystemConfig:
         _unique("tenant", [t.name.lower() for t in self.tenants])
         for tenant in self.tenants:
             _validate_tenant(tenant)
+        _validate_management_users(self.management_users)
         if self.max_object_size <= 0 or self.request_timeout <= 0:
             raise ConfigError("max_object_size and request_timeout must be positive")
 
@@ -249,6 +276,17 @@ def _validate_tenant(tenant: TenantConfig) -> None:
             if ns_name.lower() not in names:
                 raise ConfigError(f"{where}, user {user.name!r}: no namespace {ns_name!r}")
             _check_permissions(granted, f"{where}, user {user.name!r}")
+
+
+def _validate_management_users(users: list[ManagementUserConfig]) -> None:
+    _unique("management user", [u.name for u in users])
+    for user in users:
+        where = f"management user {user.name!r}"
+        if not user.name or not user.password:
+            raise ConfigError(f"{where}: needs a name and a password")
+        unknown = sorted(set(user.roles) - set(MANAGEMENT_ROLES))
+        if unknown:
+            raise ConfigError(f"{where}: unknown role {unknown[0]!r}")
 
 
 def _validate_namespace(ns: NamespaceConfig, where: str) -> None:

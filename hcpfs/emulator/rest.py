@@ -121,8 +121,15 @@ def handle(
     principal = auth.authenticate(
         tenant, config, request.header("Authorization"), request.header("Cookie")
     )
-    if config.read_only and request.method in _WRITES:
-        raise HcpError(403, "the namespace is read-only on this system")
+    if request.method in _WRITES:
+        if config.read_only:
+            raise HcpError(403, "the namespace is read-only on this system")
+        if not system.writable(tenant.name):
+            raise HcpError(
+                403,
+                "the namespace is read-only on this system: replication allows writes on "
+                "the other system only",
+            )
     store = system.store.namespace(tenant.name, config.name)
     assert store is not None
     path = split_path(request.path[len("/rest") :], writing=request.method == "PUT")

@@ -1,9 +1,11 @@
-"""HTTP nodes: one threaded HTTP/1.1 server with keep-alive per node address.
+"""HTTP nodes: threaded HTTP/1.1 servers with keep-alive, one node per address.
 
-All nodes of a system share its store. A node parses the request line and headers, wraps
-the body in a reader, lets the system answer, and writes the response with the headers every
-HCP response carries. A node can be stopped (its listening socket and open connections are
-closed, so clients see connection refused) and started again on the same address and port.
+All nodes of a system share its store. A node listens on one or more ports (the data port,
+and possibly HTTPS and the management API next to it); each port parses the request line and
+headers, wraps the body in a reader, lets its handler answer, and writes the response with the
+headers every HCP response carries. A node can be stopped (its listening sockets and open
+connections are closed, so clients see connection refused) and started again on the same
+address and ports.
 """
 
 from __future__ import annotations
@@ -57,15 +59,60 @@ class _Clock:
         return second, self._text
 
 
+class Listener:
+    """One port of a node: plain HTTP or TLS, answered by one handler.
+
+    :param node: the node the port belongs to
+    :param name: what the port serves: ``data`` (the first port), ``https``, ``mapi`` ...
+    :param port: the port, 0 to pick a free one at the first start
+    :param ssl_context: serve HTTPS with this server context instead of HTTP
+    :param handler: what answers the requests that arrive on this port
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        name: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        handler: Callable[[Request], Response],
+    ) -> None:
+        self.node = node
+        self.name = name
+        self.port = port
+        self.ssl_context = ssl_context
+        self.handler = handler
+        self.socket: socket.socket | None = None
+        self.acceptor: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"Listener({self.name} {self.node.address}:{self.port})"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the port speaks TLS, else ``http``."""
+        return "https" if self.ssl_context is not None else "http"
+
+    @property
+    def url(self) -> str:
+        """The base URL of this port (``http://address:port``)."""
+        return f"{self.scheme}://{self.node.address}:{self.port}"
+
+
 class Node:
-    """One HCP node: an address and port that answer HTTP for the whole system.
+    """One HCP node: an address whose ports answer HTTP for the whole system.
+
+    A node has a data port (the first :class:`Listener`) and may listen on more ports with
+    :meth:`listen`, e.g. HTTPS next to plain HTTP, or the management API. :meth:`stop` and
+    :meth:`start` take all of them off the network and back together.
 
     :param system: the system whose requests this node serves
     :param address: the IPv4 address to bind
-    :param port: the port, 0 to pick a free one at the first start
-    :param ssl_context: serve HTTPS with this server context instead of HTTP
-    :param handler: what answers requests (default: ``system.handle``); another interface,
-        such as a management API on its own port, can be served by the same machinery
+    :param port: the data port, 0 to pick a free one at the first start
+    :param ssl_context: serve HTTPS with this server context instead of HTTP on the data port
+    :param handler: what answers requests on the data port (default: ``system.handle``);
+        another interface, such as a management API on its own port, can be served by the
+        same machinery
     """
 
     def __init__(
@@ -78,13 +125,12 @@ class Node:
     ) -> None:
         self.system = system
         self.address = address
-        self.port = port
-        self.ssl_context = ssl_context
-        self.handler = handler if handler is not None else system.handle
-        self._listener: socket.socket | None = None
-        self._acceptor: threading.Thread | None = None
+        data_handler = handler if handler is not None else system.handle
+        self.listeners = [Listener(self, "data", port, ssl_context, data_handler)]
+        self._running = False
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._requests = 0
         self.clock = _Clock()
 
     def __repr__(self) -> str:
@@ -94,83 +140,157 @@ class Node:
     @property
     def running(self) -> bool:
         """Whether the node accepts connections."""
-        return self._listener is not None
+        return self._running
+
+    @property
+    def port(self) -> int:
+        """The data port."""
+        return self.listeners[0].port
+
+    @port.setter
+    def port(self, port: int) -> None:
+        self.listeners[0].port = port
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the data port, ``None`` for plain HTTP."""
+        return self.listeners[0].ssl_context
+
+    @property
+    def handler(self) -> Callable[[Request], Response]:
+        """What answers requests on the data port."""
+        return self.listeners[0].handler
+
+    @handler.setter
+    def handler(self, handler: Callable[[Request], Response]) -> None:
+        self.listeners[0].handler = handler
 
     @property
     def url(self) -> str:
-        """The base URL of this node (``http://address:port``)."""
-        scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{self.address}:{self.port}"
+        """The base URL of the data port (``http://address:port``)."""
+        return self.listeners[0].url
 
     @property
-    def faults(self) -> Faults:
-        """The system's fault hooks."""
-        return self.system.faults
+    def requests(self) -> int:
+        """How many requests this node has received on any of its ports since it was made."""
+        return self._requests
+
+    def count_request(self) -> None:
+        """Count one request (the nodes call this for every request they read)."""
+        with self._lock:
+            self._requests += 1
+
+    def listener(self, name: str) -> Listener | None:
+        """Return the port called ``name`` (``data``, ``https``, ``mapi`` ...), if any."""
+        return next((item for item in self.listeners if item.name == name), None)
+
+    def listen(
+        self,
+        name: str,
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        handler: Callable[[Request], Response] | None = None,
+    ) -> Listener:
+        """Add a port to this node; it is bound at the next :meth:`start`.
+
+        :param name: what the port serves; unique on the node
+        :param port: the port, 0 to pick a free one at the first start
+        :param ssl_context: serve HTTPS with this server context
+        :param handler: what answers the requests (default: ``system.handle``)
+        :raises ValueError: when the node already has a port of that name
+        """
+        if self.listener(name) is not None:
+            raise ValueError(f"node {self.address} already has a port called {name!r}")
+        listener = Listener(self, name, port, ssl_context, handler or self.system.handle)
+        self.listeners.append(listener)
+        return listener
 
     def start(self) -> None:
-        """Bind and start accepting connections (again, after :meth:`stop`).
+        """Bind every port and start accepting connections (again, after :meth:`stop`).
 
-        :raises OSError: when the address and port cannot be bound
+        :raises OSError: when a port cannot be bound; the ports bound so far are closed
         """
         with self._lock:
-            if self._listener is not None:
+            if self._running:
                 return
-            listener = socket.create_server((self.address, self.port), backlog=128)
-            self.port = listener.getsockname()[1]
-            self._listener = listener
-            self._acceptor = threading.Thread(
-                target=self._accept, args=(listener,), name=f"hcp-node-{self.address}", daemon=True
-            )
-            self._acceptor.start()
-        log.debug("node %s listening on port %d", self.address, self.port)
+            bound: list[socket.socket] = []
+            try:
+                for listener in self.listeners:
+                    bound.append(socket.create_server((self.address, listener.port), backlog=128))
+            except OSError:
+                for sock in bound:
+                    sock.close()
+                raise
+            for listener, sock in zip(self.listeners, bound, strict=True):
+                listener.port = sock.getsockname()[1]
+                listener.socket = sock
+                listener.acceptor = threading.Thread(
+                    target=self._accept,
+                    args=(listener, sock),
+                    name=f"hcp-node-{self.address}-{listener.name}",
+                    daemon=True,
+                )
+            self._running = True
+            for listener in self.listeners:
+                assert listener.acceptor is not None
+                listener.acceptor.start()
+        ports = ", ".join(f"{item.name} {item.port}" for item in self.listeners)
+        log.debug("node %s listening (%s)", self.address, ports)
 
     def stop(self) -> None:
-        """Close the listening socket and every open connection, and wait for the threads."""
+        """Close every port and every open connection, and wait for the threads."""
         with self._lock:
-            listener, self._listener = self._listener, None
-            acceptor, self._acceptor = self._acceptor, None
+            if not self._running:
+                return
+            self._running = False
+            sockets = [item.socket for item in self.listeners if item.socket is not None]
+            acceptors = [item.acceptor for item in self.listeners if item.acceptor is not None]
+            for listener in self.listeners:
+                listener.socket = listener.acceptor = None
             connections = dict(self._connections)
-        if listener is None:
-            return
-        _close(listener)
+        for sock in sockets:
+            _close(sock)
         for conn in connections:
             _close(conn)
-        if acceptor is not None:
-            acceptor.join(_JOIN_TIMEOUT)
-        for thread in connections.values():
+        for thread in [*acceptors, *connections.values()]:
             thread.join(_JOIN_TIMEOUT)
         log.debug("node %s stopped", self.address)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self, listener: Listener, sock: socket.socket) -> None:
         while True:
             try:
-                conn, peer = listener.accept()
+                conn, peer = sock.accept()
             except OSError:
                 return
             thread = threading.Thread(
-                target=self._serve, args=(conn, peer), name="hcp-conn", daemon=True
+                target=self._serve, args=(listener, conn, peer), name="hcp-conn", daemon=True
             )
             with self._lock:
-                if self._listener is not listener:
+                if listener.socket is not sock:
                     conn.close()
                     return
                 self._connections[conn] = thread
             thread.start()
 
-    def _serve(self, conn: socket.socket, peer: Any) -> None:
+    def _serve(self, listener: Listener, conn: socket.socket, peer: Any) -> None:
         try:
             conn.settimeout(self.system.config.request_timeout)
             served: socket.socket = conn
-            if self.ssl_context is not None:
-                served = self.ssl_context.wrap_socket(conn, server_side=True)
+            if listener.ssl_context is not None:
+                served = listener.ssl_context.wrap_socket(conn, server_side=True)
             self.faults.on_connection(self)
-            _Handler(served, peer, cast(Any, self))
+            _Handler(served, peer, cast(Any, listener))
         except (OSError, ssl.SSLError) as exc:
             log.debug("node %s: connection from %s ended: %s", self.address, peer[0], exc)
         finally:
             with self._lock:
                 self._connections.pop(conn, None)
             _close(conn)
+
+    @property
+    def faults(self) -> Faults:
+        """The system's fault hooks."""
+        return self.system.faults
 
 
 def _close(sock: socket.socket) -> None:
@@ -188,7 +308,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.node: Node = self.server
+        self.listener: Listener = self.server
+        self.node: Node = self.listener.node
 
     def version_string(self) -> str:
         return f"HCP V{self.node.system.config.software_version}"
@@ -234,6 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         started = time.perf_counter()
         node = self.node
+        node.count_request()
         raw_path, _, raw_query = self.path.partition("?")
         reader = self._body_reader()
         status = node.faults.before_request(node, self.command, raw_path)
@@ -282,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
             node=node.address,
         )
         try:
-            return node.handler(request)
+            return self.listener.handler(request)
         except HcpError as exc:
             return Response.error(exc)
         except ConnectionError:

@@ -6,20 +6,37 @@ raise :class:`~hcpfs.emulator.errors.HcpError` with the status HCP answers.
 
 The records it keeps are those of :mod:`hcpfs.emulator.model`; a data directory records
 them in the journal of :mod:`hcpfs.emulator.journal`.
+
+Replication: every change to an object or a directory is reported to the store's observer as
+a :class:`Change` that describes the entry after it (all versions of an object, the state of a
+directory, or its removal). The other system's store takes it with
+:meth:`NamespaceStore.apply`, which keeps version ids, ingest times, hashes and retention as
+they are, so both systems hold the same object.
 """
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+import os
+import shutil
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hcpfs.emulator import retention
-from hcpfs.emulator.blobs import Blob, Blobs, BlobWriter, FileBlobs, digest_of
+from hcpfs.emulator.blobs import (
+    Blob,
+    Blobs,
+    BlobWriter,
+    FileBlob,
+    FileBlobs,
+    MemoryBlob,
+    digest_of,
+)
 from hcpfs.emulator.config import NamespaceConfig, SystemConfig
 from hcpfs.emulator.errors import HcpError
 from hcpfs.emulator.journal import (
@@ -56,6 +73,31 @@ _GIB = 1024**3
 _MIB = 1024**2
 
 
+@dataclass(frozen=True)
+class Change:
+    """An object or a directory as it is after one change, for replication.
+
+    :param path: the object or directory
+    :param versions: every version of the object, oldest first (for an object)
+    :param directory: the state of the directory (for a directory)
+    :param size: the bytes of data and annotations the change added
+    """
+
+    path: str
+    versions: tuple[Version, ...] | None = None
+    directory: DirState | None = None
+    size: int = 0
+
+    @property
+    def removed(self) -> bool:
+        """Whether the entry was removed (neither versions nor a directory state)."""
+        return self.versions is None and self.directory is None
+
+
+Observer = Callable[["NamespaceStore", Change], None]
+"""Called with the namespace and each change, under the namespace's lock: keep it short."""
+
+
 class NamespaceStore:
     """The content of one namespace.
 
@@ -65,6 +107,7 @@ class NamespaceStore:
     :param clock: time source
     :param journal: where changes are recorded, ``None`` in memory mode
     :param max_object_size: objects larger than this get 413
+    :param observer: told about every change, for replication
     """
 
     def __init__(
@@ -76,6 +119,7 @@ class NamespaceStore:
         clock: Clock,
         journal: Journal | None = None,
         max_object_size: int = 2 * 1024**4,
+        observer: Observer | None = None,
     ) -> None:
         self.tenant = tenant
         self.config = config
@@ -84,6 +128,9 @@ class NamespaceStore:
         self._clock = clock
         self._journal = journal
         self._max_size = max_object_size
+        self._observer = observer
+        # Set while a replicated change is applied, so that it is not reported back.
+        self._applying = False
         self._lock = threading.RLock()
         self._writing: dict[str, int] = {}
         self.stats = Stats()
@@ -319,6 +366,7 @@ class NamespaceStore:
                     for v in entry.versions[:-1]
                 ]
             self._record(entry)
+            self._notify(Change(path, tuple(entry.versions)))
             return entry.current
 
     def put_annotation(self, path: str, name: str, body: Iterable[bytes | memoryview]) -> Version:
@@ -557,6 +605,8 @@ class NamespaceStore:
         self.stats.count(version, 1)
         self._touch(parent_of(path), version.change)
         self._record(entry)
+        added = version.size + sum(note.size for note in version.annotations.values())
+        self._notify(Change(path, tuple(entry.versions), size=added))
 
     def _done_writing(self, path: str) -> None:
         with self._lock:
@@ -599,6 +649,7 @@ class NamespaceStore:
                 self._entries[target] = entry
                 self._parent(target).children[target.rpartition("/")[2]] = entry
             self._record(entry)
+            self._notify(Change(target, directory=state))
         found = self._entries[path]
         assert isinstance(found, DirEntry)
         return found.state
@@ -635,6 +686,7 @@ class NamespaceStore:
             self._discard(version)
         self._touch(parent_of(entry.path), self._clock.change())
         self._record_removal(entry.path)
+        self._notify(Change(entry.path))
 
     def _discard(self, version: Version) -> None:
         if version.blob is not None:
@@ -659,6 +711,7 @@ class NamespaceStore:
         entry.versions.append(marker)
         self._touch(parent_of(entry.path), marker.change)
         self._record(entry)
+        self._notify(Change(entry.path, tuple(entry.versions)))
 
     def _delete_directory(self, entry: DirEntry) -> None:
         if entry.path == "":
@@ -671,11 +724,16 @@ class NamespaceStore:
         if entry.children or self.config.versioning:
             entry.state = replace(entry.state, created=tick, latest=tick, deleted=True)
             self._record(entry)
+            self._notify(Change(entry.path, directory=entry.state))
         else:
-            del self._entries[entry.path]
-            del self._parent(entry.path).children[entry.path.rpartition("/")[2]]
-            self._record_removal(entry.path)
+            self._unlink_directory(entry)
+            self._notify(Change(entry.path))
         self._touch(parent_of(entry.path), tick)
+
+    def _unlink_directory(self, entry: DirEntry) -> None:
+        del self._entries[entry.path]
+        del self._parent(entry.path).children[entry.path.rpartition("/")[2]]
+        self._record_removal(entry.path)
 
     def _metadata_updates(self, current: Version, change: MetadataChange) -> dict[str, Any]:
         holds = change.hold is not None or change.labels is not None
@@ -730,7 +788,148 @@ class NamespaceStore:
         if old is not None:
             self._blobs.discard(old.blob, current.shred)
         self._record(entry)
+        added = sum(n.size for k, n in notes.items() if current.annotations.get(k) is not n)
+        self._notify(Change(path, tuple(entry.versions), size=added))
         return updated
+
+    # ---- replication ---------------------------------------------------------------------
+
+    def _notify(self, change: Change) -> None:
+        if self._observer is not None and not self._applying:
+            self._observer(self, change)
+
+    def apply(self, change: Change) -> None:
+        """Make an entry what another system reports it to be after a change there.
+
+        The versions keep their ids, times, hashes and metadata; the bytes are copied into
+        this store. Versions of an object that only this system has are kept (without
+        versioning the newest version wins). A change whose bytes are gone on the other
+        system was overtaken by a later change and is skipped.
+
+        :param change: the entry as the other system has it
+        """
+        with self._lock:
+            self._applying = True
+            try:
+                if change.versions is not None:
+                    self._apply_object(change.path, change.versions)
+                elif change.directory is not None:
+                    self._apply_directory(change.path, change.directory)
+                else:
+                    self._apply_removal(change.path)
+            except FileNotFoundError:
+                log.debug("%s: replicated change of %r was overtaken", self.key, change.path)
+            finally:
+                self._applying = False
+
+    def _apply_object(self, path: str, versions: Sequence[Version]) -> None:
+        entry = self._entries.get(path)
+        if isinstance(entry, DirEntry):
+            if not entry.deleted or entry.children:
+                log.warning(
+                    "%s: %r is a directory here; replicated object skipped", self.key, path
+                )
+                return
+            self._unlink_directory(entry)
+            entry = None
+        old = list(entry.versions) if entry is not None else []
+        merged = {version.id: version for version in old}
+        for version in versions:
+            merged[version.id] = self._adopt_version(version, merged.get(version.id))
+        kept = sorted(merged.values(), key=lambda version: version.id)
+        if not self.config.versioning:
+            kept = kept[-1:]
+        self._release(old + list(merged.values()), kept)
+        for version in old:
+            self.stats.count(version, -1)
+        for version in kept:
+            self.stats.count(version, 1)
+            self._clock.catch_up(version.id, version.change)
+        if entry is None:
+            self._ensure_directory(parent_of(path), kept[-1].change)
+            entry = ObjectEntry(path, kept)
+            self._entries[path] = entry
+            self._parent(path).children[path.rpartition("/")[2]] = entry
+        entry.versions = kept
+        self._touch(parent_of(path), kept[-1].change)
+        self._record(entry)
+
+    def _adopt_version(self, version: Version, mine: Version | None) -> Version:
+        """Return ``version`` with its bytes in this store, reusing what ``mine`` has."""
+        if mine is not None and mine.blob is not None:
+            blob: Blob | None = mine.blob  # the data of a version never changes
+        else:
+            blob = None if version.blob is None else self._adopt(version.blob)
+        notes = {}
+        for name, note in version.annotations.items():
+            own = mine.annotations.get(name) if mine is not None else None
+            if own is not None and (own.hash, own.change) == (note.hash, note.change):
+                notes[name] = own
+            else:
+                notes[name] = replace(note, blob=self._adopt(note.blob))
+        return replace(version, blob=blob, annotations=notes)
+
+    def _adopt(self, blob: Blob) -> Blob:
+        """Copy another store's blob into this one (memory blobs are shared, not copied)."""
+        if not isinstance(self._blobs, FileBlobs):
+            return blob if isinstance(blob, MemoryBlob) else MemoryBlob(blob.read())
+        if isinstance(blob, FileBlob):
+            key = uuid.uuid4().hex
+            target = self._blobs.path_of(key)
+            target.parent.mkdir(exist_ok=True)
+            try:
+                os.link(blob.path, target)
+            except FileNotFoundError:
+                raise  # the other store discarded it: a later change follows
+            except OSError:
+                shutil.copyfile(blob.path, target)  # another file system
+            return FileBlob(key, blob.size, target)
+        writer = self._blobs.writer(self.config.hash_scheme, blob.size)
+        for chunk in blob.chunks():
+            writer.write(chunk)
+        return writer.commit()
+
+    def _release(self, before: Iterable[Version], after: Iterable[Version]) -> None:
+        """Discard the blobs of ``before`` that no version of ``after`` holds."""
+        kept = {id(v.blob) for v in after} | {
+            id(n.blob) for v in after for n in v.annotations.values()
+        }
+        seen: set[int] = set()
+        for version in before:
+            blobs = [version.blob, *(n.blob for n in version.annotations.values())]
+            for blob in blobs:
+                if blob is not None and id(blob) not in kept and id(blob) not in seen:
+                    seen.add(id(blob))
+                    self._blobs.discard(blob, version.shred)
+
+    def _apply_directory(self, path: str, state: DirState) -> None:
+        entry = self._entries.get(path)
+        if not path or isinstance(entry, ObjectEntry):
+            if path:
+                log.warning(
+                    "%s: %r is an object here; replicated directory skipped", self.key, path
+                )
+            return
+        self._clock.catch_up(state.version_id, max(state.created, state.latest))
+        if isinstance(entry, DirEntry):
+            if state.deleted and any(not child.deleted for child in entry.children.values()):
+                return  # this system stored something in it since
+            entry.state = replace(state, latest=max(state.latest, entry.state.latest))
+        else:
+            self._ensure_directory(parent_of(path), state.created)
+            entry = DirEntry(path, state)
+            self._entries[path] = entry
+            self._parent(path).children[path.rpartition("/")[2]] = entry
+        self._touch(parent_of(path), state.created)
+        self._record(entry)
+
+    def _apply_removal(self, path: str) -> None:
+        entry = self._entries.get(path)
+        if isinstance(entry, ObjectEntry):
+            self._remove(entry)
+        elif isinstance(entry, DirEntry) and path and not entry.children:
+            self._unlink_directory(entry)
+            self._touch(parent_of(path), self._clock.change())
 
     # ---- persistence ---------------------------------------------------------------------
 
@@ -825,6 +1024,8 @@ class Store:
         self, config: SystemConfig, data_dir: Path | None = None, clock: Clock | None = None
     ) -> None:
         self.clock = clock or Clock()
+        #: Told about every change of every namespace (replication sets it).
+        self.observer: Observer | None = None
         self.data_dir = data_dir
         self._journal: Journal | None = None
         self.blobs: Blobs = Blobs()
@@ -865,9 +1066,14 @@ class Store:
                     clock=self.clock,
                     journal=self._journal,
                     max_object_size=config.max_object_size,
+                    observer=self._changed,
                 )
                 namespaces[store.key] = store
         self.namespaces = namespaces
+
+    def _changed(self, namespace: NamespaceStore, change: Change) -> None:
+        if self.observer is not None:
+            self.observer(namespace, change)
 
     def _load(self) -> None:
         assert self._journal is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 from hcpfs.emulator import Emulator
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
-DOCUMENTED_PORT = "127.0.0.1:8080"
+DOCUMENTED_NODE = "127.0.0.2:8080"
 
 
 def documented_commands() -> list[tuple[str, int]]:
@@ -35,7 +35,7 @@ def test_the_document_has_the_promised_examples() -> None:
 def test_documented_curl_commands(hcp: Emulator) -> None:
     assert f"-H 'Authorization: {hcp.auth_header}'" in DOCUMENT.read_text(encoding="utf-8")
     for command, expected in documented_commands():
-        argv = shlex.split(command.replace(DOCUMENTED_PORT, f"127.0.0.1:{hcp.port}"))
+        argv = shlex.split(command.replace(DOCUMENTED_NODE, f"{hcp.addresses[0]}:{hcp.port}"))
         argv[1:1] = ["--silent", "--show-error", "--max-time", "10"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
