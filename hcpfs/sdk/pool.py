@@ -20,6 +20,10 @@ from hcpfs.sdk.retry import WireBody
 #: A socket option as ``setsockopt`` takes it: level, option, value.
 SocketOption = tuple[int, int, int]
 
+#: Bytes read from a file body per send: http.client's 8 KiB (urllib3's 16 KiB) would cost a
+#: Python round per few kilobytes of a large upload.
+SEND_BLOCKSIZE = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class PoolSpec:
@@ -154,6 +158,7 @@ def _new_urllib3_pool(spec: PoolSpec) -> HTTPConnectionPool:
             block=False,
             retries=False,
             socket_options=options,
+            blocksize=SEND_BLOCKSIZE,
         )
     # The connection goes to a node address, but the certificate names the system: send the
     # name as SNI and check the certificate against it, not against the address.
@@ -168,6 +173,7 @@ def _new_urllib3_pool(spec: PoolSpec) -> HTTPConnectionPool:
         assert_hostname=spec.fqdn if spec.verify else False,
         cert_reqs="CERT_REQUIRED" if spec.verify else "CERT_NONE",
         socket_options=options,
+        blocksize=SEND_BLOCKSIZE,
     )
 
 
