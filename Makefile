@@ -16,8 +16,18 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+DEMO_DATA ?= demo-data
+DEMO_MNT ?= mnt
+
+# An emulator in the background with its data in $(DEMO_DATA), mounted on $(DEMO_MNT), a short
+# tour; both stay up until `make stop`. Running it again restarts both cleanly.
 demo: $(STAMP)
-	$(BIN)/hcpfs demo --data-dir demo-data
+	$(BIN)/hcpfs demo --data-dir $(DEMO_DATA) --mountpoint $(DEMO_MNT)
+
+# Unmount the demo's mount and stop its emulator (waiting for both); nothing to do otherwise.
+stop:
+	@if [ -x $(BIN)/hcpfs ]; then \
+		$(BIN)/hcpfs demo --stop --data-dir $(DEMO_DATA) --mountpoint $(DEMO_MNT); fi
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -18,12 +20,16 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from hcpfs import __version__
 from hcpfs.emulator import demo
 from hcpfs.emulator.config import SystemConfig
-from hcpfs.emulator.emulator import Emulator
+from hcpfs.emulator.emulator import LINK_NAME, Emulator
 from hcpfs.emulator.errors import ConfigError
+from hcpfs.emulator.system import System
+from hcpfs.fs import mounting
+from hcpfs.fs.mounting import MountError
 
 log = logging.getLogger(__name__)
 
@@ -66,36 +72,96 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hcpfs {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_emulator_command(commands)
+
+    _add_mount_commands(commands)
+    _add_demo_command(commands)
+    return parser
+
+
+# ---- hcpfs emulator --------------------------------------------------------------------------
+
+
+def _add_emulator_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     emulator = commands.add_parser(
-        "emulator", help="run an HCP emulator in the foreground until Ctrl+C"
+        "emulator",
+        help="run an HCP emulator in the foreground until Ctrl+C",
+        description="Run an emulated HCP system (and optionally a replica) with several nodes, "
+        "HTTPS, the management API and a DNS server. See docs/emulator.md.",
     )
     emulator.add_argument("--config", type=Path, help="JSON configuration (default: built in)")
     emulator.add_argument("--data-dir", type=Path, help="keep content there across restarts")
+    emulator.add_argument("--nodes", type=int, default=4, help="nodes per system (default 4)")
     emulator.add_argument(
-        "--address", help="address of the node (default 127.0.0.1; 127.0.0.2 for --nodes > 1)"
+        "--address-base",
+        "--address",
+        dest="address_base",
+        help="address of the first node; the others follow it "
+        "(default 127.0.0.2; 127.0.0.1 with --nodes 1)",
+    )
+    add_port = functools.partial(_add_port_option, emulator)
+    add_port("--port", "HTTP port of every node", 80, 8080)
+    add_port("--https-port", "HTTPS port of every node", 443, 8443)
+    add_port("--mapi-port", "management API port of every node", 9090, 9090)
+    emulator.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve HTTPS (and the management API over HTTPS) with certificates from the "
+        "emulator's CA (default: on)",
     )
     emulator.add_argument(
-        "--port", type=int, help="port of every node (default 80 as root, else 8080; 0: any)"
+        "--tls-dir",
+        type=Path,
+        help="keep the emulator's certificate authority there, so clients can trust it once "
+        "(default: DATA_DIR/tls, else a temporary directory)",
     )
-    emulator.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
+    emulator.add_argument(
+        "--dns",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run a DNS server for the systems' names (default: on)",
+    )
+    emulator.add_argument(
+        "--dns-address", default="127.0.0.1", help="address of the DNS server (127.0.0.1)"
+    )
+    add_port("--dns-port", "port of the DNS server, UDP and TCP", 53, 5353)
+    emulator.add_argument(
+        "--replica",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run a replica system joined by a replication link (default: off)",
+    )
+    emulator.add_argument(
+        "--link-type",
+        choices=["active-passive", "active-active"],
+        default="active-passive",
+        help="type of the replication link (default active-passive)",
+    )
+    emulator.add_argument(
+        "--replication-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long a change waits before it is replicated (default 0)",
+    )
     emulator.add_argument("--debug", action="store_true", help="log every request")
     emulator.add_argument(
         "--print-config", action="store_true", help="print the configuration as JSON and exit"
     )
     emulator.set_defaults(run=_run_emulator)
 
-    demo_command = commands.add_parser(
-        "demo", help="store, list, read and delete an object on a fresh emulator"
-    )
-    demo_command.add_argument(
-        "--data-dir", type=Path, default=Path("demo-data"), help="data directory (demo-data)"
-    )
-    demo_command.add_argument("--debug", action="store_true", help="log every request")
-    demo_command.set_defaults(run=_run_demo)
-    return parser
 
-
-# ---- hcpfs emulator --------------------------------------------------------------------------
+def _add_port_option(
+    parser: argparse.ArgumentParser, flag: str, what: str, as_root: int, otherwise: int
+) -> None:
+    """Add a port option whose default is HCP's port for root and an unprivileged one else."""
+    default = as_root if os.geteuid() == 0 else otherwise
+    if as_root == otherwise:
+        text = f"{what} (default {default}; 0: any free port)"
+    else:
+        text = f"{what} (default {as_root} as root, else {otherwise}; 0: any free port)"
+    parser.add_argument(flag, type=int, default=default, metavar="PORT", help=text)
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
@@ -103,69 +169,268 @@ def _run_emulator(args: argparse.Namespace) -> int:
     if args.print_config:
         print(_config_json(config))
         return 0
+    emulator = _emulator_from(args, config)
+    stop = threading.Event()
+    with emulator as hcp:
+        previous = _on_signals(stop)
+        try:
+            _print_banner(hcp, args)
+            while not stop.wait(1.0):
+                pass
+            print("Stopping.", flush=True)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    return 0
+
+
+def _emulator_from(args: argparse.Namespace, config: SystemConfig) -> Emulator:
+    """Build the emulator the options describe.
+
+    :raises ConfigError: for options that do not fit together
+    """
     if args.nodes < 1:
         raise ConfigError("--nodes must be at least 1")
-    port = args.port if args.port is not None else (80 if os.geteuid() == 0 else 8080)
-    address = args.address or ("127.0.0.1" if args.nodes == 1 else "127.0.0.2")
-    stop = threading.Event()
-    _on_signals(stop)
-    with Emulator(
-        config,
-        data_dir=args.data_dir,
-        nodes=args.nodes,
-        address=address,
-        port=port,
-        address_base=address,
-    ) as hcp:
-        _print_banner(hcp, config, args.data_dir)
-        while not stop.wait(1.0):
-            pass
-        print("Stopping.", flush=True)
-    return 0
+    if args.replication_delay < 0:
+        raise ConfigError("--replication-delay cannot be negative")
+    address = args.address_base or ("127.0.0.1" if args.nodes == 1 else "127.0.0.2")
+    try:
+        return Emulator(
+            config,
+            data_dir=args.data_dir,
+            nodes=args.nodes,
+            address=address,
+            address_base=address,
+            port=args.port,
+            tls=args.tls,
+            https_port=args.https_port,
+            tls_dir=args.tls_dir,
+            management=True,
+            mapi_port=args.mapi_port,
+            dns=args.dns,
+            dns_address=args.dns_address,
+            dns_port=args.dns_port,
+            replica=args.replica,
+            link_type=args.link_type,
+            replication_delay=args.replication_delay,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _config_json(config: SystemConfig) -> str:
     return json.dumps(config.to_dict(), indent=2)
 
 
-def _on_signals(stop: threading.Event) -> None:
+def _on_signals(stop: threading.Event) -> dict[int, Any]:
+    """Make SIGINT and SIGTERM set ``stop``; return the handlers they had."""
+
     def handler(number: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    return {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _print_banner(hcp: Emulator, config: SystemConfig, data_dir: Path | None) -> None:
-    where = f"data in {data_dir}" if data_dir else "data in memory"
-    lines = [f"HCP emulator for {config.domain} is running ({where}).", "Nodes:"]
-    lines += [f"  {node.url}" for node in hcp.nodes]
+def _print_banner(hcp: Emulator, args: argparse.Namespace) -> None:
+    where = f"data in {args.data_dir}" if args.data_dir else "data in memory"
+    lines = [f"HCP emulator for {hcp.domain} is running ({where})."]
+    lines += _system_lines(hcp, hcp.system, args)
     lines.append("Namespaces (use the name as the Host header):")
-    lines += [f"  {name}" for name in hcp.system.host_names()]
+    lines += [f"  {name}" for system in hcp.systems for name in system.host_names()]
+    admin_hosts = " and ".join(f"admin.{system.domain}" for system in hcp.systems)
+    lines.append(f"Management API: {admin_hosts}, port {hcp.mapi_port}")
     lines.append(f"Data access user: {hcp.user}  password: {hcp.password}")
+    lines.append(f"Management user: {hcp.management_user}  password: {hcp.management_password}")
+    if hcp.dns_port is not None:
+        domains = ", ".join(system.domain for system in hcp.systems)
+        lines.append(f"DNS server: {hcp.dns_address} port {hcp.dns_port} (for {domains})")
+    if hcp.ca_file is not None:
+        lines.append(f"CA certificate: {hcp.ca_file}")
     lines.append("Try:")
-    lines.append(
-        f"  curl -i --connect-to ::{hcp.addresses[0]}:{hcp.port} "
-        f"-H 'Authorization: {hcp.auth_header}' http://{hcp.host}/rest/"
-    )
+    lines += [f"  {command}" for command in _examples(hcp)]
     lines.append("Press Ctrl+C to stop.")
     print("\n".join(lines), flush=True)
+
+
+def _system_lines(hcp: Emulator, system: System, args: argparse.Namespace) -> list[str]:
+    ports = [f"HTTP port {hcp.port}"]
+    if hcp.https_port is not None:
+        ports.append(f"HTTPS port {hcp.https_port}")
+    scheme = "HTTPS" if hcp.ca_file is not None else "HTTP"
+    ports.append(f"management API ({scheme}) port {hcp.mapi_port}")
+    lines = [f"Nodes of {system.domain}: {', '.join(system.addresses)}", f"  {', '.join(ports)}"]
+    replica = hcp.replica
+    if replica is not None:
+        lines.append(f"Replica {replica.domain}: {', '.join(replica.addresses)}")
+        lines.append(
+            f"  {args.link_type} link {LINK_NAME}, replication delay {args.replication_delay} s"
+        )
+    return lines
+
+
+def _examples(hcp: Emulator) -> list[str]:
+    """Ready-to-paste commands against the first node (curl and dig)."""
+    node = hcp.addresses[0]
+    data = f"-H 'Authorization: {hcp.auth_header}'"
+    admin = f"-H 'Authorization: {hcp.management_auth_header}'"
+    links = "/mapi/services/replication/links"
+    examples = [f"curl -i --connect-to ::{node}:{hcp.port} {data} http://{hcp.host}/rest/"]
+    if hcp.ca_file is not None and hcp.https_port is not None:
+        ca = f"--cacert {shlex.quote(str(hcp.ca_file))}"
+        examples.append(
+            f"curl -i {ca} --resolve {hcp.host}:{hcp.https_port}:{node} {data} "
+            f"https://{hcp.host}:{hcp.https_port}/rest/"
+        )
+        examples.append(
+            f"curl -i {ca} --resolve {hcp.admin_host}:{hcp.mapi_port}:{node} {admin} "
+            f"https://{hcp.admin_host}:{hcp.mapi_port}{links}"
+        )
+    else:
+        examples.append(
+            f"curl -i --connect-to ::{node}:{hcp.mapi_port} {admin} "
+            f"http://{hcp.admin_host}:{hcp.mapi_port}{links}"
+        )
+    if hcp.dns_port is not None:
+        examples.append(f"dig @{hcp.dns_address} -p {hcp.dns_port} +short {hcp.host}")
+    return examples
+
+
+# ---- hcpfs mount, hcpfs umount ----------------------------------------------------------------
+
+
+def _add_mount_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mount = commands.add_parser(
+        "mount",
+        help="mount an HCP namespace on a directory",
+        description="Mount an HCP namespace. Credentials come from -o credentials=FILE or from "
+        "HCPFS_USER and HCPFS_PASSWORD, never from the command line. See docs/usage.md.",
+    )
+    mount.add_argument("namespace", metavar="NAMESPACE", help="namespace.tenant.domain")
+    mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an empty directory")
+    mount.add_argument(
+        "-o",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="comma-separated options, e.g. credentials=FILE,ro,uid=1000 (repeatable)",
+    )
+    mount.add_argument(
+        "-f", "--foreground", action="store_true", help="serve in the foreground until unmounted"
+    )
+    mount.add_argument("-d", "--debug", action="store_true", help="log every request")
+    mount.set_defaults(run=_run_mount)
+
+    umount = commands.add_parser("umount", help="unmount an hcpfs mount and wait for it to end")
+    umount.add_argument("mountpoint", metavar="MOUNTPOINT")
+    umount.add_argument(
+        "--timeout",
+        type=float,
+        default=mounting.UMOUNT_DEADLINE,
+        help="seconds to wait for the hcpfs process to finish (default 60)",
+    )
+    umount.add_argument("-d", "--debug", action="store_true", help="show tracebacks")
+    umount.set_defaults(run=_run_umount)
+
+
+def _run_mount(args: argparse.Namespace) -> int:
+    option_text = ",".join(args.options)
+    request = mounting.parse_request(args.namespace, args.mountpoint, option_text)
+    credentials = mounting.read_credentials(request.credentials, os.environ)
+    if args.foreground:
+        mounting.serve(request, credentials)
+        return 0
+    mounting.check_mountpoint(request.mountpoint, request.nonempty)
+    mounting.connect(request, credentials).close()
+    serving = ["mount", request.fqdn, str(request.mountpoint), "-f"]
+    serving += ["-o", option_text] if option_text else []
+    serving += ["--debug"] if args.debug else []
+    mounting.start_in_background(request, serving)
+    return 0
+
+
+def _run_umount(args: argparse.Namespace) -> int:
+    mounting.unmount(Path(args.mountpoint).resolve(), args.timeout)
+    return 0
 
 
 # ---- hcpfs demo ------------------------------------------------------------------------------
 
 
+def _add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo_command = commands.add_parser(
+        "demo",
+        help="start an HCP emulator, mount it and show around; --stop ends both",
+    )
+    demo_command.add_argument(
+        "--data-dir", type=Path, default=Path("demo-data"), help="data directory (demo-data)"
+    )
+    demo_command.add_argument(
+        "--mountpoint", type=Path, default=Path("mnt"), help="where to mount (mnt)"
+    )
+    demo_command.add_argument(
+        "--tree", type=Path, help="a directory to copy onto HCP (default: docs, if present)"
+    )
+    demo_command.add_argument(
+        "--stop", action="store_true", help="unmount and stop the emulator of an earlier demo"
+    )
+    # The demo's emulator process runs this; it is not meant to be typed.
+    demo_command.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    demo_command.add_argument("--debug", action="store_true", help="show tracebacks")
+    demo_command.set_defaults(run=_run_demo)
+
+
 def _run_demo(args: argparse.Namespace) -> int:
-    print(f"Starting an HCP emulator with its data in {args.data_dir} ...", flush=True)
-
-    def show(step: demo.Step) -> None:
-        mark = "ok" if step.ok else "FAILED"
-        line = f"  {step.action:<7} {step.method:<6} {step.path} -> {step.status} {step.reason}"
-        print(f"{line}  [{mark}]", flush=True)
-
-    outcome = demo.run(args.data_dir, on_step=show)
-    print(f"Stopped the emulator. All {len(outcome.steps)} steps succeeded.")
+    if args.serve:
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        demo.serve(args.data_dir, stop)
+        return 0
+    if args.stop:
+        demo.stop(args.data_dir, args.mountpoint, _show_step)
+        print("The demo is stopped: nothing is mounted and the emulator is not running.")
+        return 0
+    tree = args.tree or demo.default_tree()
+    hcp = demo.run(args.data_dir, args.mountpoint, tree, _show_step)
+    mnt = args.mountpoint
+    print(
+        "\n".join(
+            [
+                "",
+                f"The namespace {hcp.host} stays mounted on {mnt}; explore it with cp, ls, "
+                "rsync, tar ...",
+                f"  Extended attributes: getfattr -d -m - {mnt}/<file>  (package 'attr')",
+                f"  Logs: {args.data_dir}/mount.log, {args.data_dir}/emulator.log",
+                "When you are done, run:  make stop",
+                f"  (that is: hcpfs demo --stop --data-dir {args.data_dir} --mountpoint {mnt};"
+                " it unmounts and stops the emulator)",
+            ]
+        ),
+        flush=True,
+    )
     return 0
+
+
+def _show_step(step: demo.Step) -> None:
+    mark = "" if step.ok else "  [FAILED]"
+    lines = [f"== {step.title}{mark}"]
+    if step.command:
+        lines.append(f"$ {step.command}")
+    output = step.output.rstrip("\n")
+    if output:
+        shown = output.splitlines()
+        if len(shown) > 12:
+            shown = [*shown[:10], f"... ({len(shown) - 10} more lines)"]
+        lines += shown
+    print("\n".join(lines), flush=True)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -176,10 +441,12 @@ def _report(error: Exception, debug: bool) -> int:
     if debug:
         traceback.print_exception(error, file=sys.stderr)
     code, hint = EXIT_FAILURE, ""
-    if isinstance(error, ConfigError):
+    if isinstance(error, MountError):
+        code, hint = int(error.problem), error.hint
+    elif isinstance(error, ConfigError):
         code, hint = EXIT_USAGE, "check the configuration file (see docs/emulator.md)"
     elif isinstance(error, demo.DemoError):
-        hint = "run again with --debug to see every request"
+        hint = f"see {error.log_file}" if error.log_file else "run again with --debug"
     elif isinstance(error, PermissionError) or getattr(error, "errno", None) == errno.EACCES:
         hint = "ports below 1024 need root; try --port 8080"
     elif getattr(error, "errno", None) == errno.EADDRINUSE:
@@ -190,7 +457,7 @@ def _report(error: Exception, debug: bool) -> int:
     print(f"hcpfs: error: {message}", file=sys.stderr)
     if hint:
         print(f"hcpfs: hint: {hint}", file=sys.stderr)
-    if not debug and not isinstance(error, (ConfigError, demo.DemoError, OSError)):
+    if not debug and not isinstance(error, (ConfigError, demo.DemoError, MountError, OSError)):
         print("hcpfs: run with --debug for the traceback", file=sys.stderr)
     return code
 

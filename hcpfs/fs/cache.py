@@ -3,6 +3,10 @@
 Three time-limited caches answer lookups without a request: attributes (from HEAD and from
 listing entries), negative lookups, and whole directory listings. A fourth, without expiry, keeps
 the mode, owner and times that chmod, chown and utimens set for the life of the mount.
+
+A cached listing follows what this mount itself stores and deletes in the directory (so that
+programs creating many files in it get their lookups answered without a request); its TTL still
+counts from the request that fetched it, and bounds how late changes by others are seen.
 """
 
 from __future__ import annotations
@@ -34,15 +38,23 @@ def parent_of(path: str) -> str:
     return posixpath.dirname(path) or "/"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Listing:
-    entries: tuple[Entry, ...]
     by_name: dict[str, Entry]
+    #: The size it was counted with in the listing cache's bound.
+    counted: int
+
+    def grew_too_much(self) -> bool:
+        # Entries added by this mount are not counted in the bound; a listing that grew well
+        # past its count is dropped (and fetched again when needed), so the bound holds.
+        return len(self.by_name) > 2 * self.counted + GROWTH_ALLOWANCE
 
 
 def _listing_size(listing: _Listing) -> int:
-    # An empty directory still takes a slot.
-    return max(1, len(listing.entries))
+    return listing.counted
+
+
+GROWTH_ALLOWANCE = 64
 
 
 class MetadataCache:
@@ -73,6 +85,9 @@ class MetadataCache:
             self._listings = TTLCache(
                 max_listing_entries, listing_ttl, timer=timer, getsizeof=_listing_size
             )
+        self._timer = timer
+        # When each directory was last listed, and how many entries it had then.
+        self._listed: LRUCache[str, tuple[float, int]] = LRUCache(max_entries)
 
     def lookup(self, path: str) -> Entry | Absent | None:
         """Return the cached entry, :data:`ABSENT`, or None when the cache does not know.
@@ -100,15 +115,28 @@ class MetadataCache:
             self._put_locked(entry)
 
     def put_absent(self, path: str) -> None:
-        """Remember that ``path`` does not exist.
+        """Remember that ``path`` does not exist (also in its directory's cached listing).
 
-        :param path: the path HCP answered 404 for
+        :param path: the path HCP answered 404 for, or that this mount deleted
         """
         with self._lock:
             if self._attrs is not None:
                 self._attrs.pop(path, None)
             if self._absent is not None:
                 self._absent[path] = True
+            listing = self._parent_listing(path)
+            if listing is not None:
+                listing.by_name.pop(posixpath.basename(path), None)
+
+    def forget(self, path: str) -> None:
+        """Forget the attributes of ``path`` and that it was absent; listings stay.
+
+        :param path: a path about to be created on this mount
+        """
+        with self._lock:
+            for cache in (self._attrs, self._absent):
+                if cache is not None:
+                    cache.pop(path, None)
 
     def listing(self, path: str) -> tuple[Entry, ...] | None:
         """Return the cached entries of a directory, or None.
@@ -119,7 +147,7 @@ class MetadataCache:
             if self._listings is None:
                 return None
             listing = self._listings.get(path)
-            return None if listing is None else listing.entries
+            return None if listing is None else tuple(listing.by_name.values())
 
     def put_listing(self, path: str, entries: Iterable[Entry]) -> None:
         """Remember a directory's entries, and the attributes of each.
@@ -131,13 +159,32 @@ class MetadataCache:
         """
         kept = tuple(entries)
         with self._lock:
+            self._listed[path] = (self._timer(), len(kept))
+            if self._listings is not None:
+                # Taken out first: the entries below must not update the old listing.
+                self._listings.pop(path, None)
             for entry in kept:
                 self._put_locked(entry)
             if self._listings is None:
                 return
-            listing = _Listing(kept, {entry.name: entry for entry in kept})
+            # An empty directory still takes a slot.
+            listing = _Listing({entry.name: entry for entry in kept}, max(1, len(kept)))
             if _listing_size(listing) <= self._listings.maxsize:
                 self._listings[path] = listing
+
+    def listed_recently(self, path: str, within: float, most: int) -> bool:
+        """Tell whether ``path`` was listed less than ``within`` seconds ago with at most
+        ``most`` entries: then listing it again is cheap, and answers later lookups too.
+
+        :param path: a directory
+        :param within: seconds
+        :param most: entries
+        """
+        if self._listings is None:
+            return False
+        with self._lock:
+            record = self._listed.get(path)
+        return record is not None and self._timer() - record[0] < within and record[1] <= most
 
     def invalidate(self, path: str) -> None:
         """Forget ``path``, its own listing and the listing of its directory.
@@ -172,6 +219,17 @@ class MetadataCache:
             self._absent.pop(entry.path, None)
         if self._attrs is not None:
             self._attrs[entry.path] = entry
+        listing = self._parent_listing(entry.path)
+        if listing is not None and entry.path != "/":
+            listing.by_name[entry.name] = entry
+            if listing.grew_too_much():
+                assert self._listings is not None
+                self._listings.pop(parent_of(entry.path), None)
+
+    def _parent_listing(self, path: str) -> _Listing | None:
+        if self._listings is None or path == "/":
+            return None
+        return self._listings.get(parent_of(path))
 
 
 def _ttl_cache(size: int, ttl: float, timer: Callable[[], float]) -> TTLCache[str, Any] | None:

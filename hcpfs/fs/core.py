@@ -60,6 +60,10 @@ MAX_NAME = 255
 MAX_PATH = 4095
 BLOCK_SIZE = 4096
 IO_SIZE = 1024 * 1024
+RELIST_MOST = 1000
+"""A lookup in a directory listed lately with at most this many entries lists it (§8.1)..."""
+RELIST_WITHIN = 10
+"""... when that listing is younger than this many listing TTLs."""
 _BACKEND_ERRORS = (BackendError, BackendConnectionError, IntegrityError)
 
 
@@ -262,7 +266,7 @@ class Filesystem:
                 node.staged = self._new_staged(path)
             node.dirty = True
         self._remember_mode(path, mode, 0o666)
-        self._cache.invalidate(path)
+        self._cache.forget(path)
         return OpenFile(self._add_handle(path, node))
 
     def read(self, fh: int, offset: int, size: int) -> bytes:
@@ -402,8 +406,9 @@ class Filesystem:
             raise FsError(errno.EEXIST, "exists", path)
         self._require_directory(parent_of(path))
         self._call(Request.MKDIR, path, self._backend.mkdir, path)
-        self._cache.invalidate(path)
         self._cache.put(DirInfo(path, self._clock()))
+        # Just made, so empty: lookups of the names about to be created in it need no request.
+        self._cache.put_listing(path, [])
         self._remember_mode(path, mode, 0o777)
 
     def rmdir(self, path: str) -> None:
@@ -470,7 +475,6 @@ class Filesystem:
         if self._find(path) is not None:
             raise FsError(errno.EEXIST, "exists", path)
         self._call(Request.SYMLINK, path, self._backend.symlink, path, target)
-        self._cache.invalidate(path)
         size = len(target.encode("utf-8", "surrogateescape"))
         self._cache.put(SymlinkInfo(path, target, size, self._clock()))
 
@@ -539,6 +543,10 @@ class Filesystem:
         :param path: the path
         :param name: the attribute name
         """
+        if not name.startswith("user."):
+            # Programs such as ls ask for security.* and system.* names on every file; ENOTSUP
+            # tells them once that this filesystem has none, ENODATA would make them ask again.
+            raise FsError(errno.ENOTSUP, "only user.* attributes exist here", path)
         parsed = xattrs.parse_name(name) if name.startswith(xattrs.PREFIX) else None
         if parsed is None:
             raise FsError(errno.ENODATA, "no such attribute", path)
@@ -658,7 +666,7 @@ class Filesystem:
             return node.info()
         if path == "/":
             return self._root
-        cached = self._cache.lookup(path)
+        cached = self._cached_or_listed(path)
         if isinstance(cached, Absent):
             return None
         if cached is not None:
@@ -674,6 +682,26 @@ class Filesystem:
             raise to_fs_error(error, Request.STAT, path) from error
         self._cache.put(entry)
         return entry
+
+    def _cached_or_listed(self, path: str) -> Entry | Absent | None:
+        """Answer from the caches; for a small directory listed lately, list it again first.
+
+        One listing of such a directory answers this lookup and the ones that follow (a
+        program copying a tree looks up every name before creating it), where a HEAD would
+        answer one.
+        """
+        cached = self._cache.lookup(path)
+        parent = parent_of(path)
+        if cached is not None or not self._cache.listed_recently(
+            parent, RELIST_WITHIN * self.options.listing_ttl, RELIST_MOST
+        ):
+            return cached
+        try:
+            self._listing(parent)
+        except FsError as error:
+            log.debug("listing %s again failed, asking for %s alone: %s", parent, path, error)
+            return None
+        return self._cache.lookup(path)
 
     def _require(self, path: str) -> Entry:
         self._check_path(path)
@@ -934,7 +962,6 @@ class Filesystem:
                 raise
             node.dirty, node.failed, node.remote, node.base = False, False, True, info
             self._local_io(path, staged.mark, "stored")
-            self._cache.invalidate(path)
             self._cache.put(info)
             self._store_annotations(node)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import logging
 import os
 import threading
@@ -34,6 +35,12 @@ R = TypeVar("R")
 
 MAX_WRITE = 1024 * 1024
 KERNEL_READAHEAD = 1024 * 1024
+# readdir's flags from libfuse 3: the kernel asks for attributes with the names (READDIRPLUS),
+# and the filler's flag saying the attributes given are complete.
+FUSE_READDIR_PLUS = 1
+FUSE_FILL_DIR_PLUS = 2
+# libfuse 3 capability: the kernel asks for READDIRPLUS only for the first batch of entries.
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 # utimensat(2) special values in tv_nsec; with use_ns the binding passes sec * 1e9 + nsec.
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
@@ -77,6 +84,11 @@ class FuseOperations:
         self._filesystem = filesystem
         self._reported: set[tuple[str, str]] = set()
         self._report_lock = threading.Lock()
+        #: Set once the kernel connection is up, i.e. the mount exists.
+        self.initialized = threading.Event()
+        self._directories: dict[int, list[tuple[str, dict[str, int]]]] = {}
+        self._directory_numbers = itertools.count(1)
+        self._directory_lock = threading.Lock()
 
     def _report_unexpected(self, operation: str, error: Exception) -> None:
         key = (operation, type(error).__name__)
@@ -96,10 +108,14 @@ class FuseOperations:
         if conn is not None:
             conn.max_write = MAX_WRITE
             conn.max_readahead = KERNEL_READAHEAD
+            # Attributes come with every listing at no cost: have them sent for all entries,
+            # so that ls -l and find need no lookups.
+            conn.want &= ~FUSE_CAP_READDIRPLUS_AUTO
         if config is not None:
             config.attr_timeout = options.attr_ttl
             config.entry_timeout = options.entry_ttl
             config.negative_timeout = options.negative_ttl
+        self.initialized.set()
 
     def destroy(self, path: str) -> None:
         """Upload what is left and stop the filesystem's threads at unmount."""
@@ -114,6 +130,34 @@ class FuseOperations:
     @_translated
     def readdir(self, path: str, fh: int) -> list[tuple[str, dict[str, int], int]]:
         return [(name, attrs, 0) for name, attrs in self._filesystem.readdir(path)]
+
+    def opendir(self, path: str) -> int:
+        with self._directory_lock:
+            return next(self._directory_numbers)
+
+    def releasedir(self, path: str, fh: int) -> int:
+        with self._directory_lock:
+            self._directories.pop(fh, None)
+        return 0
+
+    @_translated
+    def entries(self, path: str, fh: int, offset: int) -> list[tuple[str, dict[str, int]]]:
+        """Return the entries of an open directory, as read when it was read from the start.
+
+        The kernel reads a large directory in pieces, each starting where the last one ended;
+        every piece must come from the same listing. Offset 0 reads it again (``rewinddir``).
+
+        :param path: the directory
+        :param fh: the number :meth:`opendir` gave
+        :param offset: where the kernel continues, in entries
+        """
+        with self._directory_lock:
+            listed = self._directories.get(fh)
+        if offset == 0 or listed is None:
+            listed = self._filesystem.readdir(path)
+            with self._directory_lock:
+                self._directories[fh] = listed
+        return listed
 
     @_translated
     def readlink(self, path: str) -> str:
@@ -230,6 +274,35 @@ class FuseOperations:
         return 0
 
 
+class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type information
+    """mfusepy's binding, answering READDIRPLUS with the attributes readdir has anyway.
+
+    The kernel then knows every entry's attributes from the listing, so ``ls -l`` and
+    ``find`` send no lookup per entry (mfusepy itself passes only the mode). Needs the
+    operations' :meth:`FuseOperations.entries`.
+    """
+
+    def readdir_fuse_3(  # noqa: PLR0917  # libfuse's callback, called positionally
+        self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+    ) -> int:
+        """Fill one piece of a directory listing, with attributes when the kernel asks.
+
+        Entries go with their offsets: libfuse keeps the attributes of READDIRPLUS only for
+        listings given in pieces (with offset 0 it keeps the names and modes alone).
+        """
+        decoded = "" if path is None else path.decode(self.encoding, self.errors)
+        listed = self.operations.entries(decoded, fip.contents.fh, offset)
+        plus = FUSE_FILL_DIR_PLUS if flags & FUSE_READDIR_PLUS else 0
+        for index in range(offset, len(listed)):
+            name, attrs = listed[index]
+            stat = mfusepy.c_stat()
+            mfusepy.set_st_attrs(stat, attrs, use_ns=self.use_ns)
+            encoded = name.encode(self.encoding, self.errors)
+            if filler(buf, encoded, stat, index + 1, plus if attrs else 0) != 0:
+                break
+        return 0
+
+
 def _opened(info: Any, opened: OpenFile) -> int:
     info.fh = opened.fh
     info.keep_cache = int(opened.keep_cache)
@@ -245,15 +318,16 @@ def _utime(value: int, now: int) -> int | None:
     return value
 
 
-def fuse_arguments(options: Options, foreground: bool) -> dict[str, Any]:
+def fuse_arguments(options: Options, foreground: bool, fsname: str = "hcpfs") -> dict[str, Any]:
     """Return the keyword arguments for ``mfusepy.FUSE`` that ``options`` ask for.
 
     :param options: the mount options
     :param foreground: stay in the foreground instead of letting libfuse fork
+    :param fsname: what ``mount`` and ``df`` show as the mount's source
     """
     arguments: dict[str, Any] = {
         "foreground": foreground,
-        "fsname": "hcpfs",
+        "fsname": fsname,
         "subtype": "hcpfs",
         "raw_fi": True,
     }
@@ -271,6 +345,7 @@ def mount(
     mountpoint: str | os.PathLike[str],
     options: Options,
     foreground: bool = True,
+    fsname: str = "hcpfs",
 ) -> None:
     """Serve ``filesystem`` at ``mountpoint`` until it is unmounted; then close it.
 
@@ -281,10 +356,17 @@ def mount(
     :param mountpoint: an existing empty directory
     :param options: the mount options (the same the filesystem was made with)
     :param foreground: whether to stay in the foreground
+    :param fsname: what ``mount`` and ``df`` show as the mount's source, e.g. the namespace
     :raises RuntimeError: when libfuse fails to mount
     """
     operations = FuseOperations(filesystem)
+    arguments = fuse_arguments(options, foreground, fsname)
     try:
-        mfusepy.FUSE(operations, os.fspath(mountpoint), **fuse_arguments(options, foreground))
+        Binding(operations, os.fspath(mountpoint), **arguments)
+    except RuntimeError as error:
+        if not operations.initialized.is_set():
+            raise
+        # libfuse reports the end of a mount by SIGTERM or SIGINT as a failure (status 8).
+        log.info("libfuse ended the mount with status %s (a signal)", error)
     finally:
         filesystem.close()

@@ -31,6 +31,7 @@ class FileInfo:
 class Conn:
     max_write: int = 0
     max_readahead: int = 0
+    want: int = 0xFFFF
 
 
 @dataclass
@@ -172,6 +173,7 @@ def test_init_with_config_tunes_the_connection(ops: fuse.FuseOperations) -> None
     ops.init_with_config(conn, config)
     assert conn.max_write == 1024 * 1024
     assert conn.max_readahead == 1024 * 1024
+    assert conn.want == 0xFFFF & ~fuse.FUSE_CAP_READDIRPLUS_AUTO  # READDIRPLUS for every batch
     assert (config.attr_timeout, config.entry_timeout, config.negative_timeout) == (2, 3, 4)
     ops.init_with_config(None, None)  # libfuse 2 passes no config
 
@@ -201,7 +203,7 @@ def test_mount_runs_fuse_and_closes_the_filesystem_even_on_failure(
         filesystem.write(opened.fh, 0, b"x")
         raise RuntimeError("mount failed")
 
-    monkeypatch.setattr(mfusepy, "FUSE", fake_fuse)
+    monkeypatch.setattr(fuse, "Binding", fake_fuse)
     with pytest.raises(RuntimeError):
         fuse.mount(filesystem, tmp_path / "mnt", filesystem.options)
     [(operations, mountpoint, kwargs)] = calls

@@ -1,0 +1,140 @@
+"""``hcpfs emulator`` with nodes, TLS, DNS, the management API and a replica: what it prints
+works as printed."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import dns.resolver
+import pytest
+
+from hcpfs.cli import main
+
+DEADLINE = 20.0
+FREE_PORTS = ["--port", "0", "--https-port", "0", "--mapi-port", "0", "--dns-port", "0"]
+
+Start = Callable[..., str]
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """Run ``hcpfs emulator ARGS`` in the background; return its banner. Always stopped."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def run(*args: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hcpfs.cli", "emulator", *FREE_PORTS, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        lines = []
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl+C"):
+                return "\n".join(lines)
+        pytest.fail("no banner:\n" + "\n".join(lines))
+
+    yield run
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(DEADLINE) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(DEADLINE)
+            for stream in (process.stdout, process.stderr):
+                assert stream is not None
+                stream.close()
+
+
+def examples(banner: str, program: str) -> list[str]:
+    return [line.strip() for line in banner.splitlines() if line.strip().startswith(program)]
+
+
+def run_curl(command: str) -> tuple[int, str]:
+    argv = shlex.split(command)
+    argv[1:1] = ["--silent", "--show-error", "--max-time", "10"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, f"{command}\n{result.stderr}"
+    status = re.match(r"HTTP/1\.1 (\d{3}) ", result.stdout)
+    assert status, result.stdout
+    return int(status.group(1)), result.stdout
+
+
+def test_the_full_deployment_and_its_examples(start: Start) -> None:
+    banner = start("--replica", "--link-type", "active-active", "--nodes", "2")
+    assert "Nodes of hcp.example.com: 127.0.0.2, 127.0.0.3" in banner
+    assert "Replica hcp-replica.example.com: 127.0.0.4, 127.0.0.5" in banner
+    assert "active-active link primary-replica" in banner
+    assert "ns1.dev.hcp-replica.example.com" in banner
+    assert "Management user: admin  password: adminpass" in banner
+    assert "Data access user: dev  password: devpass" in banner
+    ca_file = re.search(r"^CA certificate: (\S+)$", banner, re.M)
+    assert ca_file, banner
+
+    curls = examples(banner, "curl ")
+    assert [c.split()[2] for c in curls] == ["--connect-to", "--cacert", "--cacert"]
+    assert all(run_curl(command)[0] == 200 for command in curls)
+    assert "<links><name>primary-replica</name></links>" in run_curl(curls[2])[1]
+
+    (dig,) = examples(banner, "dig ")
+    found = re.fullmatch(r"dig @(\S+) -p (\d+) \+short (\S+)", dig)
+    assert found, dig
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [found.group(1)]
+    resolver.port = int(found.group(2))
+    answer = resolver.resolve(found.group(3), "A", lifetime=DEADLINE)
+    assert sorted(record.address for record in answer) == ["127.0.0.2", "127.0.0.3"]
+    replica = resolver.resolve("admin.hcp-replica.example.com", "A", lifetime=DEADLINE)
+    assert sorted(record.address for record in replica) == ["127.0.0.4", "127.0.0.5"]
+
+
+def test_without_tls_and_dns(start: Start) -> None:
+    banner = start("--no-tls", "--no-dns", "--nodes", "1", "--address", "127.0.0.91")
+    assert "CA certificate" not in banner and "DNS server" not in banner
+    assert "management API (HTTP)" in banner
+    curls = examples(banner, "curl ")
+    assert len(curls) == 2 and not examples(banner, "dig ")
+    assert "--connect-to ::127.0.0.91:" in curls[0]
+    assert [run_curl(command)[0] for command in curls] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nodes", "0"], "--nodes must be at least 1"),
+        (["--replication-delay", "-1"], "--replication-delay cannot be negative"),
+    ],
+)
+def test_options_that_do_not_fit(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["emulator", *FREE_PORTS, *args]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == f"hcpfs: error: {message}"
+
+
+def test_a_port_in_use_is_one_line_with_a_hint(
+    start: Start, capsys: pytest.CaptureFixture[str]
+) -> None:
+    banner = start("--nodes", "1", "--address", "127.0.0.92", "--no-dns")
+    port = re.search(r"HTTP port (\d+)", banner)
+    assert port
+    argv = ["emulator", "--nodes", "1", "--address", "127.0.0.92", "--no-dns", *FREE_PORTS[2:6]]
+    assert main([*argv, "--port", port.group(1)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("hcpfs: error: ") and err[1].startswith("hcpfs: hint: ")
