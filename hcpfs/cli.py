@@ -22,11 +22,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import urllib3
+
 from hcpfs import __version__
 from hcpfs.emulator import demo
 from hcpfs.emulator.config import SystemConfig
 from hcpfs.emulator.emulator import LINK_NAME, Emulator
 from hcpfs.emulator.errors import ConfigError
+from hcpfs.emulator.faults import CONTROL_PATH, ControlError, control, control_parameters
 from hcpfs.emulator.system import System
 from hcpfs.fs import mounting
 from hcpfs.fs.mounting import MountError
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+#: The port ``hcpfs emulator`` serves the primary's fault control on by default.
+FAULT_CONTROL_PORT = 9099
+#: The environment variable ``hcpfs fault`` takes the control URL from.
+FAULT_URL_VARIABLE = "HCPFS_FAULT_URL"
 
 
 def entry() -> None:
@@ -73,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_emulator_command(commands)
+    _add_fault_command(commands)
 
     _add_mount_commands(commands)
     _add_demo_command(commands)
@@ -145,6 +154,23 @@ def _add_emulator_command(commands: argparse._SubParsersAction[argparse.Argument
         metavar="SECONDS",
         help="how long a change waits before it is replicated (default 0)",
     )
+    emulator.add_argument(
+        "--control",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the fault control endpoint that `hcpfs fault` talks to (default: on)",
+    )
+    emulator.add_argument(
+        "--control-address",
+        default="127.0.0.1",
+        help="address of the fault control endpoint (127.0.0.1)",
+    )
+    add_port(
+        "--control-port",
+        "port of the primary's fault control endpoint; the replica's is the next one",
+        FAULT_CONTROL_PORT,
+        FAULT_CONTROL_PORT,
+    )
     emulator.add_argument("--debug", action="store_true", help="log every request")
     emulator.add_argument(
         "--print-config", action="store_true", help="print the configuration as JSON and exit"
@@ -213,6 +239,8 @@ def _emulator_from(args: argparse.Namespace, config: SystemConfig) -> Emulator:
             replica=args.replica,
             link_type=args.link_type,
             replication_delay=args.replication_delay,
+            control_port=args.control_port if args.control else None,
+            control_address=args.control_address,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -246,6 +274,10 @@ def _print_banner(hcp: Emulator, args: argparse.Namespace) -> None:
         lines.append(f"DNS server: {hcp.dns_address} port {hcp.dns_port} (for {domains})")
     if hcp.ca_file is not None:
         lines.append(f"CA certificate: {hcp.ca_file}")
+    if hcp.control_url is not None:
+        replica = hcp.replica_control_url
+        also = f" (replica: {replica})" if replica is not None else ""
+        lines.append(f"Fault control: {hcp.control_url}{also}; see hcpfs fault --help")
     lines.append("Try:")
     lines += [f"  {command}" for command in _examples(hcp)]
     lines.append("Press Ctrl+C to stop.")
@@ -269,7 +301,7 @@ def _system_lines(hcp: Emulator, system: System, args: argparse.Namespace) -> li
 
 
 def _examples(hcp: Emulator) -> list[str]:
-    """Ready-to-paste commands against the first node (curl and dig)."""
+    """Ready-to-paste commands against the first node (curl and dig) and the fault control."""
     node = hcp.addresses[0]
     data = f"-H 'Authorization: {hcp.auth_header}'"
     admin = f"-H 'Authorization: {hcp.management_auth_header}'"
@@ -292,7 +324,185 @@ def _examples(hcp: Emulator) -> list[str]:
         )
     if hcp.dns_port is not None:
         examples.append(f"dig @{hcp.dns_address} -p {hcp.dns_port} +short {hcp.host}")
+    if hcp.control_url is not None:
+        examples += _fault_examples(hcp.control_url)
     return examples
+
+
+def _fault_examples(url: str) -> list[str]:
+    """The same latency fault switched on with ``hcpfs fault`` and with curl."""
+    option = "" if url == _default_fault_url() else f" --url {url}"
+    body = json.dumps({"fault": "latency", "delay": 0.002})
+    return [
+        f"hcpfs fault{option} latency delay=0.002",
+        f"curl -X POST -d '{body}' {url}{CONTROL_PATH}",
+    ]
+
+
+# ---- hcpfs fault -----------------------------------------------------------------------------
+
+
+def _add_fault_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fault = commands.add_parser(
+        "fault",
+        help="switch faults of a running `hcpfs emulator` on and off",
+        description="Switch the faults of a running `hcpfs emulator` through its fault control\n"
+        "endpoint. ACTION is list, clear (end every fault), remove ID (end one) or the\n"
+        "name of a fault to switch on, followed by its parameters as NAME=VALUE.\n"
+        'See docs/emulator.md, "Faults".',
+        epilog=_fault_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fault.add_argument(
+        "--url",
+        help=f"the fault control URL the emulator's banner shows (default: ${FAULT_URL_VARIABLE}"
+        f", else http://127.0.0.1:{FAULT_CONTROL_PORT})",
+    )
+    fault.add_argument(
+        "--json", action="store_true", help="print list's JSON answer instead of a table"
+    )
+    fault.add_argument("--debug", action="store_true", help="log the requests")
+    fault.add_argument("action", metavar="ACTION", help="list | clear | remove ID | a fault")
+    fault.add_argument(
+        "params", nargs="*", metavar="NAME=VALUE", help="the fault's parameters, or the ID"
+    )
+    fault.set_defaults(run=_run_fault)
+
+
+def _fault_epilog() -> str:
+    names = control_parameters()
+    width = max(len(name) for name in names)
+    lines = [
+        "faults and their parameters (node: a node's address, else every node; seconds and",
+        "count: the fault ends after that many seconds or requests):",
+    ]
+    lines += [f"  {name.ljust(width)}  {' '.join(params)}" for name, params in names.items()]
+    lines += [
+        "examples:",
+        "  hcpfs fault latency delay=0.002 node=127.0.0.3 seconds=30",
+        "  hcpfs fault node_down node=127.0.0.3 seconds=5",
+        "  hcpfs fault error_rate rate=0.1 seed=1 count=100",
+        "  hcpfs fault list",
+        "  hcpfs fault remove 2",
+        "  hcpfs fault clear",
+    ]
+    return "\n".join(lines)
+
+
+def _default_fault_url() -> str:
+    return os.environ.get(FAULT_URL_VARIABLE) or f"http://127.0.0.1:{FAULT_CONTROL_PORT}"
+
+
+class _FaultCommandError(Exception):
+    """``hcpfs fault`` cannot do what it was asked: one line, an exit code and maybe a hint."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+
+def _run_fault(args: argparse.Namespace) -> int:
+    url = (args.url or _default_fault_url()).rstrip("/")
+    try:
+        params = _fault_params(args.action, args.params)
+        answer = _ask_control(url, args.action, params)
+    except _FaultCommandError as failure:
+        print(f"hcpfs: error: {failure}", file=sys.stderr)
+        if failure.hint:
+            print(f"hcpfs: hint: {failure.hint}", file=sys.stderr)
+        return failure.code
+
+    listed = args.action == "list" and not args.json
+    print(_fault_table(answer.get("faults", [])) if listed else json.dumps(answer, indent=2))
+    return 0
+
+
+def _ask_control(url: str, action: str, params: dict[str, str]) -> dict[str, Any]:
+    """Send the request to the fault control at ``url``; return its answer.
+
+    :raises _FaultCommandError: when the URL is wrong, nothing answers or the answer is a refusal
+    """
+    if not url.startswith(("http://", "https://")):
+        raise _FaultCommandError(f"the URL must start with http://, not {url!r}", EXIT_USAGE)
+    try:
+        return control(url, action, **params)
+    except ControlError as exc:
+        raise _FaultCommandError(exc.message) from exc
+    except urllib3.exceptions.LocationValueError as exc:
+        raise _FaultCommandError(f"not a URL: {url!r} ({exc})", EXIT_USAGE) from exc
+    except urllib3.exceptions.NewConnectionError as exc:
+        raise _FaultCommandError(
+            f"no emulator fault control at {url}; is `hcpfs emulator` running?",
+            hint=f"give the URL its banner shows (Fault control) with --url or "
+            f"{FAULT_URL_VARIABLE}",
+        ) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise _FaultCommandError(f"no answer from the fault control at {url}: {exc}") from exc
+
+
+def _fault_params(action: str, items: list[str]) -> dict[str, str]:
+    """Turn the words after ACTION into the parameters of :func:`control`.
+
+    :raises _FaultCommandError: for words that do not fit the action
+    """
+    if action in ("list", "clear"):
+        if items:
+            raise _FaultCommandError(f"{action} takes no parameters", EXIT_USAGE)
+        return {}
+    if action == "remove":
+        if len(items) != 1 or not items[0].isdigit():
+            raise _FaultCommandError(
+                "remove takes one fault id (a number, as list shows it)", EXIT_USAGE
+            )
+        return {"id": items[0]}
+
+    params: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise _FaultCommandError(f"parameters are NAME=VALUE, not {item!r}", EXIT_USAGE)
+        if name == "fault":
+            raise _FaultCommandError("the fault is named by ACTION, not by fault=", EXIT_USAGE)
+        if name in params:
+            raise _FaultCommandError(f"{name} is given twice", EXIT_USAGE)
+        params[name] = value
+    return params
+
+
+def _fault_table(faults: list[dict[str, Any]]) -> str:
+    """Lay the active faults out as a table, one line each."""
+    if not faults:
+        return "No active faults."
+    header = ("ID", "FAULT", "NODES", "PARAMETERS", "SECONDS LEFT", "COUNT LEFT")
+    rows = [header, *(_fault_row(fault) for fault in faults)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _fault_row(fault: dict[str, Any]) -> tuple[str, ...]:
+    described = {"id", "fault", "node", "nodes", "seconds_left", "count_left"}
+    nodes = fault.get("nodes") or ([fault["node"]] if fault.get("node") else [])
+    params = [
+        f"{name}={value}"
+        for name, value in fault.items()
+        if name not in described and value is not None
+    ]
+    return (
+        str(fault.get("id")),
+        str(fault.get("fault")),
+        ", ".join(map(str, nodes)) or "all",
+        " ".join(params) or "-",
+        _or_dash(fault.get("seconds_left")),
+        _or_dash(fault.get("count_left")),
+    )
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 # ---- hcpfs mount, hcpfs umount ----------------------------------------------------------------
@@ -450,7 +660,10 @@ def _report(error: Exception, debug: bool) -> int:
     elif isinstance(error, PermissionError) or getattr(error, "errno", None) == errno.EACCES:
         hint = "ports below 1024 need root; try --port 8080"
     elif getattr(error, "errno", None) == errno.EADDRINUSE:
-        hint = "another program uses that port; choose another with --port"
+        hint = (
+            "another program uses that port; choose others with --port, --https-port,"
+            " --mapi-port, --dns-port or --control-port"
+        )
     elif getattr(error, "errno", None) == errno.EADDRNOTAVAIL:
         hint = "use a loopback address such as 127.0.0.1"
     message = str(error) or type(error).__name__

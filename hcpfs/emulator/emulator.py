@@ -4,7 +4,7 @@ By default one system with one node serves plain HTTP, which is what most tests 
 add what a real deployment has: more nodes on consecutive loopback addresses, HTTPS with
 certificates from the emulator's own certificate authority, the management API on its own
 port, a DNS server for the system's names, and a second system (the replica) joined to the
-first by a replication link.
+first by a replication link; a fault control endpoint switches each system's faults over HTTP.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hcpfs.emulator.cluster import Cluster, LinkPlan, dns_resolver, server_conte
 from hcpfs.emulator.config import ManagementUserConfig, SystemConfig, UserConfig
 from hcpfs.emulator.credentials import hcp_token
 from hcpfs.emulator.dns import DnsServer
-from hcpfs.emulator.faults import Faults
+from hcpfs.emulator.faults import ControlServer, Faults
 from hcpfs.emulator.replication import Link, LinkType, Topology
 from hcpfs.emulator.server import Node
 from hcpfs.emulator.system import System
@@ -35,6 +35,7 @@ LINK_NAME = "primary-replica"
 PRIMARY = "primary"
 REPLICA = "replica"
 _BIND_ATTEMPTS = 10
+_HIGHEST_PORT = 65535
 _LINK_TYPES = {"ACTIVE_PASSIVE": LinkType.OUTBOUND, "ACTIVE_ACTIVE": LinkType.ACTIVE_ACTIVE}
 
 
@@ -69,6 +70,9 @@ class Emulator:
     :param link_type: ``ACTIVE_PASSIVE`` or ``ACTIVE_ACTIVE``
     :param replication_delay: seconds a change waits before it is copied to the other system
     :param replicated_tenants: the tenants on the link (default: all)
+    :param control_port: serve the primary's fault control endpoint (:class:`ControlServer`)
+        on this port and the replica's on the next one; 0 picks free ones; ``None`` serves none
+    :param control_address: the address of the fault control endpoints
     """
 
     def __init__(
@@ -97,11 +101,14 @@ class Emulator:
         link_type: str = "ACTIVE_PASSIVE",
         replication_delay: float = 0.0,
         replicated_tenants: Sequence[str] | None = None,
+        control_port: int | None = None,
+        control_address: str = "127.0.0.1",
     ) -> None:
         if nodes < 1:
             raise ValueError("an HCP system needs at least one node")
         if replication_delay < 0:
             raise ValueError("the replication delay cannot be negative")
+        _check_control_port(control_port, replica)
         self._config = config if config is not None else SystemConfig.default()
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._addresses = _addresses(nodes, address, address_base)
@@ -112,6 +119,7 @@ class Emulator:
         self._tls_dir = Path(tls_dir) if tls_dir is not None else None
         self._management = replica if management is None else management
         self._dns_settings = (dns_address, dns_port, dns_ttl) if dns else None
+        self._control_settings = None if control_port is None else (control_address, control_port)
         self._replica_config: SystemConfig | None = None
         self._replica_addresses: list[str] = []
         self._plan: LinkPlan | None = None
@@ -123,6 +131,7 @@ class Emulator:
         self._authority: CertificateAuthority | None = None
         self._temporary: Path | None = None
         self._dns: DnsServer | None = None
+        self._controls: list[ControlServer] = []
 
     def __repr__(self) -> str:
         state = "running" if self._systems else "stopped"
@@ -142,9 +151,10 @@ class Emulator:
     # ---- starting and stopping -----------------------------------------------------------
 
     def start(self) -> Emulator:
-        """Create the systems, start their nodes, the replication and the DNS server.
+        """Create the systems, start their nodes, the replication, the DNS server and the fault
+        control endpoints.
 
-        :raises OSError: when a node or the DNS server cannot bind
+        :raises OSError: when a node, the DNS server or a control endpoint cannot bind
         """
         if self._systems:
             return self
@@ -155,6 +165,7 @@ class Emulator:
             self._cluster = Cluster(self._systems, self._plan, delay=self._delay)
             self._cluster.start()
             self._start_dns()
+            self._start_control()
         except BaseException:
             self.stop()
             raise
@@ -162,7 +173,11 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop the DNS server, the replication and every node; close the data directories."""
+        """Stop the fault control endpoints, the DNS server, the replication and every node (their
+        active faults end without starting any node again); close the data directories."""
+        controls, self._controls = self._controls, []
+        for control in controls:
+            control.stop()
         dns_server, self._dns = self._dns, None
         if dns_server is not None:
             dns_server.stop()
@@ -344,6 +359,17 @@ class Emulator:
         return None if self._dns is None else self._dns.port
 
     @property
+    def control_url(self) -> str | None:
+        """The base URL of the primary's fault control endpoint, when ``control_port`` was
+        given and the emulator runs; the faults are at ``/_emulator/faults`` below it."""
+        return self._controls[0].url if self._controls else None
+
+    @property
+    def replica_control_url(self) -> str | None:
+        """The base URL of the replica's fault control endpoint, when there is one."""
+        return self._controls[1].url if len(self._controls) > 1 else None
+
+    @property
     def topology(self) -> Topology | None:
         """The replication topology (a new one after each :meth:`reset`)."""
         return None if self._cluster is None else self._cluster.topology
@@ -459,6 +485,22 @@ class Emulator:
         server.start()
         self._dns = server
 
+    def _start_control(self) -> None:
+        """Serve each system's faults, the primary's on the control port, the replica's on the
+        next one (or both on free ports)."""
+        if self._control_settings is None:
+            return
+        address, port = self._control_settings
+        for offset, system in enumerate(self._systems):
+            wanted = port + offset if port else 0
+            server = ControlServer(system, address, wanted)
+            try:
+                server.start()
+            except OSError as exc:
+                where = f"{address} port {wanted}"
+                raise OSError(exc.errno, f"fault control on {where}: {exc.strerror}") from exc
+            self._controls.append(server)
+
     def _system_of(self, replica: bool) -> System:
         if not replica:
             return self.system
@@ -497,6 +539,12 @@ def _start_together(nodes: list[Node]) -> None:
             if chosen is not None:
                 listener.port = chosen.port
         node.start()
+
+
+def _check_control_port(port: int | None, replica: bool) -> None:
+    highest = _HIGHEST_PORT - 1 if replica else _HIGHEST_PORT
+    if port is not None and not 0 <= port <= highest:
+        raise ValueError(f"the control port must be between 0 and {highest}")
 
 
 def _addresses(nodes: int, address: str, base: str) -> list[str]:

@@ -124,6 +124,8 @@ class Faults:
         self._epoch = 0
         self._system: System | None = None
         self._closed = False
+        # Held while nodes start again, so that close() can wait for a restart under way.
+        self._restarting = threading.Lock()
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -322,9 +324,16 @@ class Faults:
         return sum(self._end(fault, "cleared") for fault in self._active)
 
     def close(self) -> None:
-        """End every fault without starting nodes again; for a system that is stopping."""
-        self._closed = True
+        """End every fault without starting nodes again; for a system that is stopping.
+
+        When it returns no timer of a fault is left and no node is being started again, so
+        nodes stopped afterwards stay stopped (until a fault is switched on again).
+        """
+        with self._changed:
+            self._closed = True
         self.clear()
+        with self._restarting:
+            pass  # a restart that began before the faults were closed is over
 
     def active(self) -> list[dict[str, Any]]:
         """Describe the active faults, oldest first (JSON-ready: id, fault, node, the
@@ -431,18 +440,27 @@ class Faults:
             # Requests a black hole swallowed stay held when only its count ran out.
             fault.released = reason != "count used up"
             self._changed.notify_all()
-            restart = [] if self._closed else self._restartable(fault)
+            restart = self._restartable(fault)
         log.info("fault %d off (%s): %s", fault.ident, reason, _summary(fault))
         timer = fault.timer
         if timer is not None and timer is not threading.current_thread():
             timer.cancel()
             timer.join(_JOIN_TIMEOUT)
-        for node in restart:
-            try:
-                node.start()
-            except OSError as exc:
-                log.warning("node %s could not start again: %s", node.address, exc)
+        self._restart(restart)
         return True
+
+    def _restart(self, nodes: list[Node]) -> None:
+        """Start nodes a fault took down again, unless the faults are closed."""
+        if not nodes:
+            return
+        with self._restarting:
+            if self._closed:
+                return
+            for node in nodes:
+                try:
+                    node.start()
+                except OSError as exc:
+                    log.warning("node %s could not start again: %s", node.address, exc)
 
     def _restartable(self, fault: _Fault) -> list[Node]:
         """The nodes an ending fault took down that no other active fault keeps down."""
@@ -702,6 +720,11 @@ _CONTROL_PARAMETERS: dict[str, dict[str, bool]] = {
 }
 
 
+def control_parameters() -> dict[str, list[str]]:
+    """Return the faults the control endpoint switches on, each with its parameter names."""
+    return {kind: list(names) for kind, names in _CONTROL_PARAMETERS.items()}
+
+
 class ControlError(Exception):
     """The control endpoint refused a request.
 
@@ -933,7 +956,7 @@ def control(url: str, fault: str, **params: Any) -> dict[str, Any]:
     that fault on with ``params``, or ``list`` (the active faults), ``clear`` (end all) or
     ``remove`` with ``id=<fault id>``. Numbers may be given as strings.
 
-    :param url: the control server's base URL, e.g. ``http://127.0.0.1:9090``
+    :param url: the control server's base URL, e.g. ``http://127.0.0.1:9099``
     :param fault: what to do
     :param params: the fault's parameters
     :raises ControlError: when the server refuses the request
@@ -964,5 +987,6 @@ def control(url: str, fault: str, **params: Any) -> dict[str, Any]:
         answer = {}
     if response.status >= 400 or not isinstance(answer, dict):
         message = answer.get("error", "") if isinstance(answer, dict) else ""
-        raise ControlError(response.status, str(message) or "the control server refused")
+        refused = f"HTTP {response.status}, and no answer of a fault control endpoint"
+        raise ControlError(response.status, str(message) or refused)
     return answer

@@ -119,7 +119,11 @@ class System:
         return node
 
     def stop(self) -> None:
-        """Stop every node (data and other interfaces) and close the store."""
+        """End the active faults without starting any node again, stop every node (data and
+        other interfaces) and close the store."""
+        self.faults.close()
+        if self._initial_faults is not self.faults:
+            self._initial_faults.close()
         for node in [*self.nodes, *self._other_nodes]:
             node.stop()
         self.store.close()

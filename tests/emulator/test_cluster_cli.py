@@ -1,8 +1,9 @@
-"""``hcpfs emulator`` with nodes, TLS, DNS, the management API and a replica: what it prints
-works as printed."""
+"""``hcpfs emulator`` with nodes, TLS, DNS, the management API, a replica and fault control: what
+it prints works as printed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import signal
@@ -15,9 +16,11 @@ import dns.resolver
 import pytest
 
 from hcpfs.cli import main
+from hcpfs.emulator.faults import CONTROL_PATH, control
 
 DEADLINE = 20.0
 FREE_PORTS = ["--port", "0", "--https-port", "0", "--mapi-port", "0", "--dns-port", "0"]
+FREE_PORTS += ["--control-port", "0"]
 
 Start = Callable[..., str]
 
@@ -66,6 +69,18 @@ def examples(banner: str, program: str) -> list[str]:
     return [line.strip() for line in banner.splitlines() if line.strip().startswith(program)]
 
 
+def run_printed(command: str) -> str:
+    """Run a printed ``hcpfs`` or curl command (curl quietly); return what it printed."""
+    argv = shlex.split(command)
+    if argv[0] == "hcpfs":
+        argv[:1] = [sys.executable, "-m", "hcpfs.cli"]
+    else:
+        argv[1:1] = ["--silent", "--show-error", "--max-time", "10"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, f"{command}\n{result.stderr}"
+    return result.stdout
+
+
 def run_curl(command: str) -> tuple[int, str]:
     argv = shlex.split(command)
     argv[1:1] = ["--silent", "--show-error", "--max-time", "10"]
@@ -87,7 +102,7 @@ def test_the_full_deployment_and_its_examples(start: Start) -> None:
     ca_file = re.search(r"^CA certificate: (\S+)$", banner, re.M)
     assert ca_file, banner
 
-    curls = examples(banner, "curl ")
+    curls = [c for c in examples(banner, "curl ") if CONTROL_PATH not in c]
     assert [c.split()[2] for c in curls] == ["--connect-to", "--cacert", "--cacert"]
     assert all(run_curl(command)[0] == 200 for command in curls)
     assert "<links><name>primary-replica</name></links>" in run_curl(curls[2])[1]
@@ -103,10 +118,28 @@ def test_the_full_deployment_and_its_examples(start: Start) -> None:
     replica = resolver.resolve("admin.hcp-replica.example.com", "A", lifetime=DEADLINE)
     assert sorted(record.address for record in replica) == ["127.0.0.4", "127.0.0.5"]
 
+    urls = re.search(
+        r"^Fault control: (\S+) \(replica: (\S+)\); see hcpfs fault --help$", banner, re.M
+    )
+    assert urls, banner
+    url, replica_url = urls.groups()
+    (hcpfs_fault,) = examples(banner, "hcpfs fault")
+    assert hcpfs_fault == f"hcpfs fault --url {url} latency delay=0.002"
+    (curl_fault,) = [c for c in examples(banner, "curl ") if CONTROL_PATH in c]
+    assert curl_fault.endswith(f" {url}{CONTROL_PATH}")
+    switched = [json.loads(run_printed(command)) for command in (hcpfs_fault, curl_fault)]
+    assert [answer["id"] for answer in switched] == [1, 2]
+    listed = control(url, "list")["faults"]
+    assert [(f["fault"], f["node"], f["delay"]) for f in listed] == [("latency", None, 0.002)] * 2
+    assert control(replica_url, "list") == {"faults": []}
+
 
 def test_without_tls_and_dns(start: Start) -> None:
-    banner = start("--no-tls", "--no-dns", "--nodes", "1", "--address", "127.0.0.91")
+    banner = start(
+        "--no-tls", "--no-dns", "--no-control", "--nodes", "1", "--address", "127.0.0.91"
+    )
     assert "CA certificate" not in banner and "DNS server" not in banner
+    assert "Fault control" not in banner and not examples(banner, "hcpfs fault")
     assert "management API (HTTP)" in banner
     curls = examples(banner, "curl ")
     assert len(curls) == 2 and not examples(banner, "dig ")
@@ -119,6 +152,8 @@ def test_without_tls_and_dns(start: Start) -> None:
     [
         (["--nodes", "0"], "--nodes must be at least 1"),
         (["--replication-delay", "-1"], "--replication-delay cannot be negative"),
+        (["--control-port", "65536"], "the control port must be between 0 and 65535"),
+        (["--replica", "--control-port", "65535"], "the control port must be between 0 and 65534"),
     ],
 )
 def test_options_that_do_not_fit(
@@ -134,7 +169,7 @@ def test_a_port_in_use_is_one_line_with_a_hint(
     banner = start("--nodes", "1", "--address", "127.0.0.92", "--no-dns")
     port = re.search(r"HTTP port (\d+)", banner)
     assert port
-    argv = ["emulator", "--nodes", "1", "--address", "127.0.0.92", "--no-dns", *FREE_PORTS[2:6]]
+    argv = ["emulator", "--nodes", "1", "--address", "127.0.0.92", "--no-dns", *FREE_PORTS[2:]]
     assert main([*argv, "--port", port.group(1)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("hcpfs: error: ") and err[1].startswith("hcpfs: hint: ")

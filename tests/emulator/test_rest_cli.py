@@ -40,6 +40,7 @@ def test_print_config_is_a_valid_configuration(capsys: pytest.CaptureFixture[str
 def foreground() -> Iterator[subprocess.Popen[str]]:
     """``hcpfs emulator`` on free ports as a child process, always stopped at the end."""
     ports = ["--port", "0", "--https-port", "0", "--mapi-port", "0", "--dns-port", "0"]
+    ports += ["--control-port", "0"]
     process = subprocess.Popen(
         [sys.executable, "-m", "hcpfs.cli", "emulator", *ports],
         stdout=subprocess.PIPE,

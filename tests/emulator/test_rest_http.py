@@ -119,6 +119,7 @@ class Recording(Faults):
     """Fault hooks that record their calls and refuse one path with 503."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
