@@ -30,7 +30,7 @@ from hcpfs.fs.backend import BackendConnectionError, BackendError
 from hcpfs.fs.core import Filesystem
 from hcpfs.fs.errors import FsError
 from hcpfs.fs.hcpbackend import HcpBackend
-from hcpfs.fs.options import Options, OptionsError, default_staging_dir
+from hcpfs.fs.options import Options, OptionsError, default_staging_dir, parse_bool
 from hcpfs.sdk import ips
 from hcpfs.sdk.auth import NativeAuthorization
 from hcpfs.sdk.errors import HcpsdkCertificateError, HcpsdkError
@@ -76,6 +76,20 @@ _GENERIC_OPTIONS = frozenset(
         "nodiratime",
         "async",
         "sync",
+        "dirsync",
+        "lazytime",
+        "nolazytime",
+        "diratime",
+        "norelatime",
+        "nostrictatime",
+        "mand",
+        "nomand",
+        "iversion",
+        "noiversion",
+        "symfollow",
+        "nosymfollow",
+        "silent",
+        "loud",
     }
 )
 
@@ -167,7 +181,7 @@ def parse_request(fqdn: str, mountpoint: str, option_text: str) -> MountRequest:
     passed: list[str] = []
     for item in filter(None, (part.strip() for part in option_text.split(","))):
         name, _, value = item.partition("=")
-        if name in _GENERIC_OPTIONS or name.startswith(("x-", "comment")):
+        if name in _GENERIC_OPTIONS or name.lower().startswith(("x-", "comment")):
             continue
         if name in _MOUNT_OPTIONS:
             ours[name] = value
@@ -196,8 +210,8 @@ def _request(
     port_text = ours.get("port", "443")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise MountError(Problem.USAGE, f"port: {port_text!r} is not a TCP port")
-    tls = True if "tls" in ours else None
-    if "notls" in ours:
+    tls = _flag(ours, "tls")
+    if _flag(ours, "notls"):
         tls = False
     return MountRequest(
         fqdn=fqdn.lower(),
@@ -208,10 +222,23 @@ def _request(
         dns=ours.get("dns") or None,
         port=int(port_text),
         tls=tls,
-        nonempty="nonempty" in ours,
+        nonempty=bool(_flag(ours, "nonempty")),
         log_file=_path_option(ours, "log"),
         raw_options=raw,
     )
+
+
+def _flag(ours: Mapping[str, str], name: str) -> bool | None:
+    """The truth value of a flag option (``name`` alone means true), None when not given."""
+    if name not in ours:
+        return None
+    value = ours[name] or "true"
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise MountError(
+            Problem.USAGE, f"{name}: {value!r} is not valid, expected true or false"
+        ) from None
 
 
 def _path_option(ours: Mapping[str, str], name: str) -> Path | None:

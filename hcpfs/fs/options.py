@@ -117,7 +117,11 @@ def _parse_one(name: str, value: str, has_value: str) -> tuple[str, Any]:
         raise OptionsError(f"{name}: {value!r} is not valid, expected {error}") from None
 
 
-def _bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
+    """Read an option's truth value (1/0, true/false, yes/no, on/off).
+
+    :raises ValueError: for anything else
+    """
     lowered = value.lower()
     if lowered in _TRUE | _FALSE:
         return lowered in _TRUE
@@ -168,8 +172,8 @@ def _path(value: str) -> Path:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "read_only": _bool,
-    "allow_other": _bool,
+    "read_only": parse_bool,
+    "allow_other": parse_bool,
     "uid": _int,
     "gid": _int,
     "umask": _octal,

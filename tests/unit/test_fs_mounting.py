@@ -56,6 +56,33 @@ def test_defaults() -> None:
 
 
 @pytest.mark.parametrize(
+    ("options", "tls", "nonempty"),
+    [
+        ("tls=true,nonempty=yes", True, True),
+        ("tls=false,nonempty=false", False, False),
+        ("tls=0,nonempty=off", False, False),
+        ("tls,notls=no", True, False),
+        ("notls=true", False, False),
+    ],
+)
+def test_flags_take_a_truth_value(options: str, tls: bool, nonempty: bool) -> None:
+    request = mounting.parse_request(HOST, "/mnt", options)
+    assert (request.tls, request.nonempty) == (tls, nonempty)
+
+
+def test_flag_with_a_bad_value_is_refused() -> None:
+    with pytest.raises(MountError, match="tls: 'maybe' is not valid"):
+        mounting.parse_request(HOST, "/mnt", "tls=maybe")
+
+
+def test_generic_fstab_options_are_accepted() -> None:
+    request = mounting.parse_request(
+        HOST, "/mnt", "lazytime,nosymfollow,dirsync,X-mount.mkdir,comment=systemd.x,noiversion"
+    )
+    assert request.options == mounting.parse_request(HOST, "/mnt", "").options
+
+
+@pytest.mark.parametrize(
     ("fqdn", "options", "says"),
     [
         ("ns1.example.com", "", "not a namespace host name"),
