@@ -43,6 +43,8 @@ check: lint types test
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulator.py
+	$(BIN)/python bench/sdk.py
+	$(BIN)/python bench/fs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-data
