@@ -7,14 +7,16 @@ the bytes as they stream by (MD5 for the ETag and the namespace's hash scheme fo
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import logging
 import mmap
 import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,22 +63,33 @@ class Blob:
 
 
 class MemoryBlob(Blob):
-    """Bytes held in memory."""
+    """Bytes held in memory: one buffer, or the pieces a body arrived in (never joined, so a
+    large chunked upload is not copied once more at its end)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("_parts", "_starts")
 
-    def __init__(self, data: bytes | memoryview) -> None:
-        super().__init__("", len(data))
-        self.data = data
+    def __init__(self, data: bytes | memoryview | Sequence[bytes | memoryview]) -> None:
+        parts = (data,) if isinstance(data, (bytes, memoryview)) else tuple(data)
+        starts = list(itertools.accumulate((len(part) for part in parts), initial=0))
+        super().__init__("", starts[-1])
+        self._parts = parts or (b"",)
+        self._starts = starts
 
     def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[bytes | memoryview]:
         stop = self.size if stop is None else stop
-        if stop - start <= CHUNK:
-            yield self.data[start:stop]
+        if len(self._parts) == 1 and stop - start <= CHUNK:
+            yield self._parts[0][start:stop]
             return
-        view = memoryview(self.data)
-        for offset in range(start, stop, CHUNK):
-            yield view[offset : min(offset + CHUNK, stop)]
+        index = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        offset = start
+        while offset < stop and index < len(self._parts):
+            view = memoryview(self._parts[index])
+            first = self._starts[index]
+            end = min(len(view), stop - first)
+            for piece in range(offset - first, end, CHUNK):
+                yield view[piece : min(piece + CHUNK, end)]
+            offset = first + end
+            index += 1
 
 
 class FileBlob(Blob):
@@ -194,7 +207,7 @@ class _MemoryWriter(BlobWriter):
         if buffer is not None:
             return MemoryBlob(memoryview(buffer)[: self._filled].toreadonly())
         parts, self._parts = self._parts, []
-        return MemoryBlob(parts[0] if len(parts) == 1 else b"".join(parts))
+        return MemoryBlob(parts)
 
     def abort(self) -> None:
         self._buffer = None

@@ -7,9 +7,14 @@ called from several threads at once.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
+
+log = logging.getLogger(__name__)
 
 SYMLINK_ANNOTATION = "hcpfs-symlink"
 """Annotation that marks an object as a symbolic link made through hcpfs (its data: the target)."""
@@ -17,6 +22,16 @@ SYMLINK_ANNOTATION = "hcpfs-symlink"
 RETENTION_ALLOWED = 0
 RETENTION_PROHIBITED = -1
 RETENTION_UNSPECIFIED = -2
+
+_HASHLIB_NAMES = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+    "RIPEMD-160": "ripemd160",
+}
+_CHUNK = 1024 * 1024
 
 
 def name_of(path: str) -> str:
@@ -243,6 +258,20 @@ class Backend(Protocol):
         """
         ...
 
+    def store_stream(
+        self, path: str, chunks: Iterable[bytes], settings: ObjectSettings | None = None
+    ) -> ObjectInfo:
+        """Store the data ``chunks`` yields, as it comes, as an object or a new version (PUT
+        with a chunked body, sent once: an exception from ``chunks`` abandons the request, and
+        HCP stores nothing).
+
+        The returned :attr:`ObjectInfo.hash` is HCP's hash of what it stored; the caller
+        compares it with its own (:func:`check_hash`).
+
+        :param settings: retention, hold, shred and index for the new object
+        """
+        ...
+
     def copy(self, source: str, target: str) -> ObjectInfo:
         """Copy an object and its annotations on the server (PUT with ``X-HCP-CopySource``)."""
         ...
@@ -282,3 +311,43 @@ class Backend(Protocol):
     def list_annotations(self, path: str) -> list[str]:
         """Return the names of an object's annotations."""
         ...
+
+
+def check_hash(path: str, hcp_hash: str, sha256: str, data: tuple[BinaryIO, int, int]) -> None:
+    """Compare HCP's hash of a stored object with the hash of the data sent.
+
+    HCP hashes with the namespace's algorithm; for another one than SHA-256 the data is read
+    again from ``data`` and hashed with it. An algorithm this Python lacks is logged and not
+    checked.
+
+    :param hcp_hash: HCP's hash as it writes it (``X-HCP-Hash``), e.g. ``SHA-256 5D45...``
+    :param sha256: the SHA-256 of the data sent, as hex
+    :param data: a file holding the data sent, where the data starts in it, and its size
+    :raises IntegrityError: when the hashes differ
+    """
+    expected = _expected_hash(path, hcp_hash, sha256, data)
+    if expected is not None and expected.upper() != hcp_hash.upper():
+        raise IntegrityError(path, expected, hcp_hash)
+
+
+def _expected_hash(
+    path: str, hcp_hash: str, sha256: str, data: tuple[BinaryIO, int, int]
+) -> str | None:
+    """Return our hash of the data in HCP's notation, or None when it cannot be computed."""
+    scheme = hcp_hash.partition(" ")[0].upper()
+    if scheme == "SHA-256":
+        return f"SHA-256 {sha256.upper()}"
+    name = _HASHLIB_NAMES.get(scheme)
+    try:
+        digest = hashlib.new(name) if name else None
+    except ValueError:
+        digest = None
+    if digest is None:
+        log.warning("cannot check HCP's %r hash of %s: not available here", scheme, path)
+        return None
+    file, start, remaining = data
+    file.seek(start)
+    while remaining > 0 and (chunk := file.read(min(_CHUNK, remaining))):
+        digest.update(chunk)
+        remaining -= len(chunk)
+    return f"{scheme} {digest.hexdigest().upper()}"

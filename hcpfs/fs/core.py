@@ -37,6 +37,7 @@ from hcpfs.fs.backend import (
     ObjectSettings,
     Statistics,
     SymlinkInfo,
+    check_hash,
 )
 from hcpfs.fs.cache import (
     Absent,
@@ -49,6 +50,7 @@ from hcpfs.fs.errors import FsError, Request, to_fs_error
 from hcpfs.fs.options import Options, Overwrite
 from hcpfs.fs.reader import ObjectReader, ReadAhead
 from hcpfs.fs.staging import Leftover, StagedFile, StagingArea
+from hcpfs.fs.upload import STREAM_AFTER, StreamedUpload, Streams
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ RELIST_MOST = 1000
 RELIST_WITHIN = 10
 """... when that listing is younger than this many listing TTLs."""
 _BACKEND_ERRORS = (BackendError, BackendConnectionError, IntegrityError)
+_CUT_OFF_TRIES = 20
+_CUT_OFF_PAUSE = 0.1
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class _Node:
         self.base = base
         self.remote = base is not None
         self.staged: StagedFile | None = None
+        #: The upload that streams a new file's data while it is written, if one does.
+        self.stream: StreamedUpload | None = None
+        self.streamable = True
+        #: Whether a streamed upload of the file was cut off or failed (HCP may lag behind).
+        self.cut_off = False
         self.dirty = False
         self.failed = False
         self.unlinked = False
@@ -152,6 +161,7 @@ class Filesystem:
             options.readahead_min, options.readahead_max, options.read_part_size
         )
         self._pool = ThreadPoolExecutor(options.read_threads, thread_name_prefix="hcpfs-read")
+        self._streams = Streams(backend)
         self._lock = threading.Lock()
         self._handles: dict[int, _Handle] = {}
         self._nodes: dict[str, _Node] = {}
@@ -298,7 +308,7 @@ class Filesystem:
         if offset + len(data) > MAX_OBJECT_SIZE:
             raise FsError(errno.EFBIG, "larger than HCP's object limit", handle.path)
         node = handle.node
-        return self._change(node, lambda staged: staged.write(offset, data))
+        return self._change(node, lambda staged: staged.write(offset, data), write=(offset, data))
 
     def flush(self, fh: int) -> None:
         """Upload when the last handle of a file is closed (§8.8).
@@ -877,16 +887,68 @@ class Filesystem:
         return self._local_io(path, self._staging.create, path)
 
     def _change(
-        self, node: _Node, change: Callable[[StagedFile], T], limit: int | None = None
+        self,
+        node: _Node,
+        change: Callable[[StagedFile], T],
+        limit: int | None = None,
+        write: tuple[int, bytes] | None = None,
     ) -> T:
-        """Apply ``change`` to the staged data of ``node``, fetching the content first."""
+        """Apply ``change`` to the staged data of ``node``, fetching the content first.
+
+        :param write: the offset and data, when the change is that write
+        """
         with node.lock:
             if node.unlinked and node.staged is None:
                 raise FsError(errno.ESTALE, "the file was deleted", node.path)
             staged = self._materialize(node, limit)
             result = self._local_io(node.path, change, staged)
             node.dirty = True
+            self._follow(node, staged, write)
             return result
+
+    def _follow(self, node: _Node, staged: StagedFile, write: tuple[int, bytes] | None) -> None:
+        """Keep a new file's streamed upload in step with its staged data, start one once the
+        file is large enough, or end it when the file changed otherwise (§8.8)."""
+        stream = node.stream
+        if stream is None:
+            if write is not None and self._may_stream(node, staged):
+                node.stream = self._start_stream(node, staged)
+            return
+        if write is None:
+            kept = staged.sequential and staged.size == stream.fed  # e.g. a truncate to the size
+        else:
+            offset, data = write
+            appended = offset == stream.fed and staged.size == offset + len(data)
+            kept = appended and staged.sequential and stream.feed(data)
+        if not kept:
+            self._abandon(node)
+
+    @staticmethod
+    def _may_stream(node: _Node, staged: StagedFile) -> bool:
+        return (
+            node.streamable
+            and not node.remote
+            and not node.unlinked
+            and staged.sequential
+            and staged.size >= STREAM_AFTER
+        )
+
+    def _start_stream(self, node: _Node, staged: StagedFile) -> StreamedUpload | None:
+        try:
+            return self._streams.start(node.path, staged, node.settings)
+        except RuntimeError as error:  # no thread could be started
+            log.warning("cannot stream the upload of %s: %s", node.path, error)
+            node.streamable = False
+            return None
+
+    def _abandon(self, node: _Node) -> None:
+        """Give up the streamed upload of ``node``, if there is one; HCP stores nothing."""
+        with node.lock:
+            stream, node.stream = node.stream, None
+            node.streamable = False
+            if stream is not None:
+                node.cut_off = True
+                stream.abandon()
 
     def _materialize(self, node: _Node, limit: int | None) -> StagedFile:
         """Copy the current content into a staging file, once (§8.5); the caller holds the lock.
@@ -918,6 +980,7 @@ class Filesystem:
             node.unlinked = True
             if self._nodes.get(node.path) is node:
                 del self._nodes[node.path]
+        self._abandon(node)
 
     def _finish(self, node: _Node) -> None:
         """Upload what is left at the last release, then discard or keep the staged data."""
@@ -927,6 +990,7 @@ class Filesystem:
                     self._store(node)
                 except FsError as error:
                     log.debug("upload at release of %s failed: %s", node.path, error)
+            self._abandon(node)
             staged, node.staged = node.staged, None
             if staged is None:
                 return
@@ -952,7 +1016,9 @@ class Filesystem:
             path = node.path
             try:
                 self._make_room(node)
-                info = self._upload(node, staged)
+                info = self._finish_stream(node, staged)
+                if info is None:
+                    info = self._upload(node, staged)
             except FsError as error:
                 node.failed = True
                 self._local_io(path, staged.mark, "failed", str(error))
@@ -987,14 +1053,44 @@ class Filesystem:
             self._delete(path)
             node.remote = False
 
+    def _finish_stream(self, node: _Node, staged: StagedFile) -> ObjectInfo | None:
+        """Complete the streamed upload of ``node`` if it carries exactly the staged data.
+
+        :return: the stored object, or None when the staged copy must be uploaded instead
+        :raises FsError: when HCP refused the object (4xx) or stored other data
+        """
+        stream = node.stream
+        if stream is None:
+            return None
+        in_step = stream.fed == staged.size and stream.settings == node.settings
+        if not (in_step and staged.sequential and stream.path == node.path and not node.remote):
+            self._abandon(node)
+            return None
+        node.stream = None
+        outcome = stream.finish()
+        error = outcome.error
+        if isinstance(error, BackendError) and 400 <= error.status < 500:
+            raise to_fs_error(error, Request.STORE, node.path) from error
+        if outcome.info is None:
+            log.info("streaming %s failed (%s); sending the staged copy", node.path, error)
+            node.cut_off = True
+            return None
+        digest = self._local_io(node.path, staged.sha256)
+        try:
+            with staged.reader() as file:
+                check_hash(node.path, outcome.info.hash, digest, (file, 0, staged.size))
+        except IntegrityError as mismatch:
+            self._remove_corrupt(node.path)
+            raise to_fs_error(mismatch, Request.STORE, node.path) from mismatch
+        return outcome.info
+
     def _upload(self, node: _Node, staged: StagedFile) -> ObjectInfo:
         path = node.path
         digest = self._local_io(path, staged.sha256)
         settings = node.settings if not node.settings.is_empty() else None
         started = time.monotonic()
         try:
-            with staged.reader() as file:
-                info = self._backend.store(path, file, staged.size, digest, settings)
+            info = self._send_staged(node, staged, digest, settings)
         except IntegrityError as error:
             self._remove_corrupt(path)
             raise to_fs_error(error, Request.STORE, path) from error
@@ -1006,6 +1102,22 @@ class Filesystem:
             "stored %s: %d bytes in %.0f ms", path, staged.size, (time.monotonic() - started) * 1e3
         )
         return info
+
+    def _send_staged(
+        self, node: _Node, staged: StagedFile, digest: str, settings: ObjectSettings | None
+    ) -> ObjectInfo:
+        """PUT the staged data. Just after a streamed PUT of the file was cut off, HCP may still
+        hold the name as being written (409) for a moment: try again for a little while."""
+        for _ in range(_CUT_OFF_TRIES - 1 if node.cut_off else 0):
+            try:
+                with staged.reader() as file:
+                    return self._backend.store(node.path, file, staged.size, digest, settings)
+            except BackendError as error:
+                if error.status != 409:
+                    raise
+            time.sleep(_CUT_OFF_PAUSE)
+        with staged.reader() as file:
+            return self._backend.store(node.path, file, staged.size, digest, settings)
 
     def _remove_corrupt(self, path: str) -> None:
         try:
@@ -1098,6 +1210,7 @@ class Filesystem:
 
     def _move_node(self, node: _Node, new: str, base: ObjectInfo | None) -> None:
         old = node.path
+        self._abandon(node)
         with node.lock, self._lock:
             del self._nodes[old]
             node.path = new

@@ -13,10 +13,9 @@ HCP at all (after the SDK's retries on other nodes) become
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
@@ -28,12 +27,12 @@ from hcpfs.fs.backend import (
     BackendError,
     DirInfo,
     Entry,
-    IntegrityError,
     NamespaceInfo,
     ObjectInfo,
     ObjectSettings,
     Statistics,
     SymlinkInfo,
+    check_hash,
 )
 from hcpfs.sdk import namespace, xmldoc
 from hcpfs.sdk.connection import Connection, Params
@@ -44,16 +43,6 @@ log = logging.getLogger(__name__)
 
 SYMLINK_DOCUMENT = b"<hcpfs-symlink/>"
 """The content of the symbolic-link annotation: well-formed XML, for namespaces that check it."""
-
-_HASHLIB_NAMES = {
-    "MD5": "md5",
-    "SHA-1": "sha1",
-    "SHA-256": "sha256",
-    "SHA-384": "sha384",
-    "SHA-512": "sha512",
-    "RIPEMD-160": "ripemd160",
-}
-_CHUNK = 1024 * 1024
 
 
 class HcpBackend:
@@ -181,12 +170,25 @@ class HcpBackend:
             raise conflict
         self._expect(con, path, 201)
         hash_header = con.getheader("X-HCP-Hash", "") or ""
-        expected = _expected_hash(path, hash_header, sha256, (file, start, size))
-        if expected is not None and expected.upper() != hash_header.upper():
-            raise IntegrityError(path, expected, hash_header)
+        check_hash(path, hash_header, sha256, (file, start, size))
         if (settings is not None and not settings.is_empty()) or not self._plain_defaults():
             return self._object(path)
         return self._stored_info(path, size, con, hash_header)
+
+    def store_stream(
+        self, path: str, chunks: Iterable[bytes], settings: ObjectSettings | None = None
+    ) -> ObjectInfo:
+        """Store what ``chunks`` yields as it comes (PUT, chunked, never sent again)."""
+        counted = _Counted(chunks)
+        params = _setting_params(settings) if settings is not None else []
+        headers = {"Content-Type": "application/octet-stream"}
+        con = self._send("PUT", path, body=counted, params=params, headers=headers)
+        self._body(con, path)
+        self._expect(con, path, 201)
+        hash_header = con.getheader("X-HCP-Hash", "") or ""
+        if (settings is not None and not settings.is_empty()) or not self._plain_defaults():
+            return self._object(path)
+        return self._stored_info(path, counted.size, con, hash_header)
 
     def copy(self, source: str, target: str) -> ObjectInfo:
         """Copy an object with its annotations on the server (PUT ``X-HCP-CopySource``)."""
@@ -298,7 +300,7 @@ class HcpBackend:
         method: str,
         path: str,
         *,
-        body: bytes | BinaryIO | None = None,
+        body: bytes | BinaryIO | Iterable[bytes] | None = None,
         params: Params | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Connection:
@@ -386,31 +388,17 @@ class HcpBackend:
         )
 
 
-def _expected_hash(
-    path: str, hash_header: str, sha256: str, data: tuple[BinaryIO, int, int]
-) -> str | None:
-    """Return our hash of the data in HCP's notation, or None when it cannot be checked.
+class _Counted:
+    """An iterable of chunks that counts the bytes it has given."""
 
-    :param data: the file, where the data starts in it and its size
-    """
-    scheme = hash_header.partition(" ")[0].upper()
-    if scheme == "SHA-256":
-        return f"SHA-256 {sha256.upper()}"
-    name = _HASHLIB_NAMES.get(scheme)
-    try:
-        digest = hashlib.new(name) if name else None
-    except ValueError:
-        digest = None
-    if digest is None:
-        log.warning("cannot check HCP's %r hash of %s: not available here", scheme, path)
-        return None
-    # The namespace hashes with another algorithm: read the data again to compare.
-    file, start, remaining = data
-    file.seek(start)
-    while remaining > 0 and (chunk := file.read(min(_CHUNK, remaining))):
-        digest.update(chunk)
-        remaining -= len(chunk)
-    return f"{scheme} {digest.hexdigest().upper()}"
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk
 
 
 # -- parsing -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -285,20 +285,32 @@ class MemoryBackend:
         settings: ObjectSettings | None = None,
     ) -> ObjectInfo:
         """Store an object or a new version."""
+        data = file.read(size)
         with self._lock:
             self._enter("store", path)
-            data = file.read(size)
             if len(data) != size:
                 raise BackendError(503, "body shorter than Content-Length", path)
-            previous = self._check_store(path, size)
-            if self._corrupt:
-                self._corrupt -= 1
-                data = bytes([data[0] ^ 0xFF]) + data[1:] if data else b"\0"
-            self._put(path, self._new_object(data, settings or ObjectSettings(), previous))
-            stored = self._object_info(path, self._objects[path])
-            if hashlib.sha256(data).hexdigest() != sha256.lower():
-                raise IntegrityError(path, sha256.upper(), stored.hash)
-            return stored
+            stored = self._store_locked(path, data, settings)
+        if stored.hash != f"SHA-256 {sha256.upper()}":
+            raise IntegrityError(path, sha256.upper(), stored.hash)
+        return stored
+
+    def store_stream(
+        self, path: str, chunks: Iterable[bytes], settings: ObjectSettings | None = None
+    ) -> ObjectInfo:
+        """Store what ``chunks`` yields; nothing when it raises (the request is abandoned)."""
+        data = b"".join(chunks)
+        with self._lock:
+            self._enter("store", path)
+            return self._store_locked(path, data, settings)
+
+    def _store_locked(self, path: str, data: bytes, settings: ObjectSettings | None) -> ObjectInfo:
+        previous = self._check_store(path, len(data))
+        if self._corrupt:
+            self._corrupt -= 1
+            data = bytes([data[0] ^ 0xFF]) + data[1:] if data else b"\0"
+        self._put(path, self._new_object(data, settings or ObjectSettings(), previous))
+        return self._object_info(path, self._objects[path])
 
     def copy(self, source: str, target: str) -> ObjectInfo:
         """Copy an object with its annotations."""

@@ -23,6 +23,7 @@ from hcpfs.fs.backend import (
     SymlinkInfo,
 )
 from hcpfs.fs.hcpbackend import HcpBackend, annotation_names
+from hcpfs.fs.upload import AbandonedError
 from hcpfs.sdk import NativeAuthorization, Target
 
 
@@ -126,6 +127,33 @@ def test_store_streams_the_file(backend: HcpBackend) -> None:
     backend.store("/big", source, len(data), hashlib.sha256(data).hexdigest())
     assert 0 < source.largest <= 1024 * 1024
     assert backend.read("/big", 0, len(data)) == data
+
+
+def test_store_stream_sends_the_pieces_as_they_come(backend: HcpBackend) -> None:
+    pieces = [bytes([n]) * 300_000 for n in range(7)]
+    info = backend.store_stream("/streamed", iter(pieces))
+    data = b"".join(pieces)
+    assert info.size == len(data)
+    assert info.hash == "SHA-256 " + hashlib.sha256(data).hexdigest().upper()
+    assert backend.read("/streamed", 0, len(data)) == data
+
+
+def test_store_stream_with_settings_reports_them(backend: HcpBackend) -> None:
+    info = backend.store_stream("/kept", iter([b"x"]), ObjectSettings(shred=True, index=False))
+    assert info.shred and not info.index
+
+
+def test_store_stream_cut_off_stores_nothing(hcp: Emulator, backend: HcpBackend) -> None:
+    def cut_off() -> Iterator[bytes]:
+        yield b"a" * 100_000
+        raise AbandonedError("given up")
+
+    with pytest.raises(AbandonedError):
+        backend.store_stream("/cut", cut_off())
+    with pytest.raises(BackendError) as raised:
+        backend.stat("/cut")
+    assert raised.value.status == 404
+    assert backend.statistics().object_count == 0
 
 
 def test_store_with_settings_reports_them(backend: HcpBackend) -> None:

@@ -119,6 +119,24 @@ def test_a_256_mib_file_survives_a_remount(mount_hcpfs: MountFactory) -> None:
     assert read.hexdigest() == written.hexdigest()
 
 
+def test_a_large_file_rewritten_at_its_start_keeps_the_last_data(
+    mount_hcpfs: MountFactory,
+) -> None:
+    """§8.7, §8.8: a write behind the end of a file being sent while written: the upload is
+    given up and the staged copy, with the change, is what HCP gets."""
+    mount = mount_hcpfs()
+    path = mount.path / "patched.bin"
+    data = bytearray(random.Random(12).randbytes(16 * MIB))
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        file.seek(1000)
+        file.write(b"patched")
+    data[1000:1007] = b"patched"
+    mount.remount()
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
 def test_eight_writers_and_eight_readers_at_once(mnt: Path) -> None:
     """§8.6, §8.7, §8.8: parallel programs on distinct files each get their own data."""
     size = 3 * MIB + 12345
