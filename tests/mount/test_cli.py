@@ -237,6 +237,17 @@ def test_sigterm_unmounts(mount_hcpfs: MountFactory) -> None:
     assert not mount.mounted()
 
 
+def test_the_kernel_reads_ahead_a_mebibyte(mount_hcpfs: MountFactory) -> None:
+    """As root the mount's read-ahead is raised from the kernel's 128 KiB to 1 MiB."""
+    mount = mount_hcpfs()
+    entry = mounting.mounted_at(mount.path)
+    assert entry is not None and entry.device
+    setting = Path("/sys/class/bdi") / entry.device / "read_ahead_kb"
+    assert mounting.wait_until(
+        lambda: setting.read_text().strip() == "1024", time.monotonic() + DEADLINE
+    ), f"read_ahead_kb is {setting.read_text().strip()}"
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 
