@@ -23,6 +23,7 @@ from hcpfs.emulator.errors import HcpError
 from hcpfs.emulator.exchange import Request, Response, chunks, gunzip
 from hcpfs.emulator.model import (
     DirEntry,
+    DirState,
     MetadataChange,
     ObjectEntry,
     ObjectOptions,
@@ -39,6 +40,8 @@ MAX_PATH_BYTES = 4095
 MAX_REASON = 1024
 _SMALL_BODY = 64 * 1024
 _GZIP_IN_MEMORY = 8 * 1024 * 1024
+# Directories with more entries than this are listed chunked, as the XML is made.
+_STREAMED_LISTING = 100
 _CONDITIONS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
 _COPY_CONDITIONS = tuple(f"X-HCP-CopySource-{c}" for c in _CONDITIONS)
 _READ_PARAMS = frozenset(
@@ -449,10 +452,38 @@ def _refuse_conditions(call: Call) -> None:
 
 
 def _listing(call: Call) -> Response:
+    """Answer GET or HEAD of a directory.
+
+    A directory of more than :data:`_STREAMED_LISTING` entries is sent chunked, each piece of
+    XML made just before it is sent (so the client reads the first entries while the last are
+    still being made), and HEAD of it makes no XML at all; a smaller one goes in one piece with
+    its ``Content-Length``, as does a large one asked for gzip (its ``X-HCP-ContentLength``
+    needs the whole document).
+    """
     show_deleted = _flag(call.query, "deleted") or False
     most_recent = _flag(call.query, "mostRecentDirTimes") or False
     state, children = call.store.listing(call.path, show_deleted)
-    entries = []
+    entries = _listing_entries(call, children, most_recent)
+    pieces = xmldoc.directory_pieces(call.path, call.config.name, state, entries, show_deleted)
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("X-HCP-Type", "directory"),
+        ("X-HCP-ChangeTimeMilliseconds", formats.change_millis(state.latest)),
+        ("X-HCP-ChangeTimeString", formats.change_string(state.latest)),
+        ("Last-Modified", formats.http_date(state.latest // 100000)),
+    ]
+    if len(children) > _STREAMED_LISTING:
+        if call.request.method == "HEAD":
+            return Response(200, headers, stream=(), length=None)
+        if not _wants_gzip(call):
+            return Response(200, headers, stream=pieces, length=None)
+    return _document(call, headers, b"".join(pieces))
+
+
+def _listing_entries(
+    call: Call, children: list[tuple[str, Version | DirState]], most_recent: bool
+) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """Yield the name and attributes of each child, each made when it is asked for."""
     for name, info in children:
         if isinstance(info, Version):
             child = f"{call.path}/{name}" if call.path else name
@@ -462,18 +493,9 @@ def _listing(call: Call) -> Response:
                 call.config.dpl,
                 call.system.is_replicated(call.store, child, info),
             )
-            entries.append((name, xmldoc.object_attributes(name, info, facts)))
+            yield name, xmldoc.object_attributes(name, info, facts)
         else:
-            entries.append((name, xmldoc.directory_attributes(name, info, most_recent)))
-    body = xmldoc.directory(call.path, call.config.name, state, entries, show_deleted)
-    headers = [
-        ("Content-Type", "text/xml"),
-        ("X-HCP-Type", "directory"),
-        ("X-HCP-ChangeTimeMilliseconds", formats.change_millis(state.latest)),
-        ("X-HCP-ChangeTimeString", formats.change_string(state.latest)),
-        ("Last-Modified", formats.http_date(state.latest // 100000)),
-    ]
-    return _document(call, headers, body)
+            yield name, xmldoc.directory_attributes(name, info, most_recent)
 
 
 def _document(call: Call, headers: list[tuple[str, str]], body: bytes) -> Response:

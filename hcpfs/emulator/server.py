@@ -465,7 +465,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             lines.append(f"X-HCP-ErrorMessage: {_header_text(response.message)}\r\n")
         lines.extend(f"{name}: {value}\r\n" for name, value in response.headers)
-        chunked = response.stream is not None and response.length is None and method != "HEAD"
+        # HEAD announces the framing GET would have, without a body.
+        chunked = response.stream is not None and response.length is None
         if chunked:
             lines.append("Transfer-Encoding: chunked\r\n")
         elif status not in _NO_BODY:

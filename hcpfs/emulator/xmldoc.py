@@ -7,7 +7,7 @@ escaped, one ``<entry>`` element per line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from hcpfs.emulator import formats, retention
@@ -15,6 +15,8 @@ from hcpfs.emulator.config import PERMISSIONS, NamespaceConfig, RetentionClass
 from hcpfs.emulator.model import Annotation, DirState, Stats, Version
 
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+#: Entries per piece of a listing sent as it is made (about 80 KB of XML for objects).
+LISTING_BATCH = 128
 _XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 _ESCAPES = {
     ord("&"): "&amp;",
@@ -147,16 +149,33 @@ def directory(
     path: str,
     namespace: str,
     state: DirState,
-    entries: Sequence[tuple[str, list[tuple[str, str]]]],
+    entries: Iterable[tuple[str, list[tuple[str, str]]]],
     show_deleted: bool,
 ) -> bytes:
-    """Build the listing of a directory (``GET /rest/<dir>``).
+    """Build the listing of a directory (``GET /rest/<dir>``) in one piece.
 
     :param path: the directory path (``""`` for the root)
     :param namespace: the namespace name
     :param state: the directory itself
     :param entries: name and attributes of each child, in order
     :param show_deleted: whether ``deleted=true`` was asked
+    """
+    return b"".join(directory_pieces(path, namespace, state, entries, show_deleted))
+
+
+def directory_pieces(
+    path: str,
+    namespace: str,
+    state: DirState,
+    entries: Iterable[tuple[str, list[tuple[str, str]]]],
+    show_deleted: bool,
+    *,
+    batch: int = LISTING_BATCH,
+) -> Iterator[bytes]:
+    """Build the listing of a directory as it is sent: the same bytes as :func:`directory`,
+    in pieces of ``batch`` entries, each piece made only when it is asked for.
+
+    :param batch: entries per piece
     """
     root = [
         *listing_root(path, namespace),
@@ -171,10 +190,14 @@ def directory(
         _HEAD,
         _stylesheet("directory"),
         f"<directory {_schema('directory')} {_attrs(root)}>\n",
-        *(f"  <entry {_attrs(attributes)}/>\n" for _, attributes in entries),
-        "</directory>\n",
     ]
-    return "".join(lines).encode("utf-8")
+    for _, attributes in entries:
+        lines.append(f"  <entry {_attrs(attributes)}/>\n")
+        if len(lines) >= batch:
+            yield "".join(lines).encode("utf-8")
+            lines = []
+    lines.append("</directory>\n")
+    yield "".join(lines).encode("utf-8")
 
 
 def versions(

@@ -154,6 +154,18 @@ class Statistics:
     soft_quota_percent: int = 85
 
 
+class Listing(list[Entry]):
+    """The children of a directory as one listing gave them, with the directory itself as the
+    listing described it (what a HEAD of it would say).
+
+    :param directory: the listed directory
+    """
+
+    def __init__(self, directory: DirInfo) -> None:
+        super().__init__()
+        self.directory = directory
+
+
 class BackendError(Exception):
     """HCP answered a request with an error status.
 
@@ -230,7 +242,8 @@ class Backend(Protocol):
         """Return the immediate children of a directory, in one listing request.
 
         Object entries carry annotation names; an object with the :data:`SYMLINK_ANNOTATION`
-        is returned as a :class:`SymlinkInfo` whose target is read with :meth:`read`.
+        is returned as a :class:`SymlinkInfo` whose target is read with :meth:`read`. A
+        :class:`Listing` also describes the directory itself.
         """
         ...
 

@@ -155,20 +155,20 @@ class MetadataCache:
         A listing larger than the whole listing cache is not kept; its entries still are.
 
         :param path: the directory
-        :param entries: what the listing returned
+        :param entries: what the listing returned: the directory's children
         """
         kept = tuple(entries)
+        by_name = {entry.name: entry for entry in kept}
         with self._lock:
             self._listed[path] = (self._timer(), len(kept))
             if self._listings is not None:
                 # Taken out first: the entries below must not update the old listing.
                 self._listings.pop(path, None)
-            for entry in kept:
-                self._put_locked(entry)
+            self._put_children_locked(kept)
             if self._listings is None:
                 return
             # An empty directory still takes a slot.
-            listing = _Listing({entry.name: entry for entry in kept}, max(1, len(kept)))
+            listing = _Listing(by_name, max(1, len(kept)))
             if _listing_size(listing) <= self._listings.maxsize:
                 self._listings[path] = listing
 
@@ -225,6 +225,20 @@ class MetadataCache:
             if listing.grew_too_much():
                 assert self._listings is not None
                 self._listings.pop(parent_of(entry.path), None)
+
+    def _put_children_locked(self, entries: tuple[Entry, ...]) -> None:
+        """Do what :meth:`_put_locked` does for each of the entries of one directory whose
+        cached listing was just taken out: one pass over each cache, for large listings."""
+        absent = self._absent
+        if absent is not None and len(absent) > 0:
+            for entry in entries:
+                if entry.path in absent:
+                    absent.pop(entry.path, None)
+        attrs = self._attrs
+        if attrs is not None:
+            with attrs.timer:  # one clock reading for the whole listing
+                for entry in entries:
+                    attrs[entry.path] = entry
 
     def _parent_listing(self, path: str) -> _Listing | None:
         if self._listings is None or path == "/":

@@ -32,6 +32,7 @@ from hcpfs.fs.backend import (
     DirInfo,
     Entry,
     IntegrityError,
+    Listing,
     NamespaceInfo,
     ObjectInfo,
     ObjectSettings,
@@ -185,12 +186,26 @@ class Filesystem:
     def readdir(self, path: str) -> list[tuple[str, dict[str, int]]]:
         """Return the entries of a directory with their attributes, ``.`` and ``..`` first (§8.2).
 
+        When nothing is known about ``path`` yet, its listing is asked for first: a listing
+        also tells that the directory exists, so no HEAD is needed. Only when the listing
+        fails with "not found" does a HEAD tell a missing path from one that is no directory.
+
         :param path: the directory
         """
+        self._check_path(path)
+        entries: tuple[Entry, ...] | None = None
+        if path != "/" and self._node(path) is None and self._cache.lookup(path) is None:
+            try:
+                entries = self._listing(path)
+            except FsError as error:
+                if error.errno != errno.ENOENT:
+                    raise
         directory = self._require(path)
         if not isinstance(directory, DirInfo):
             raise FsError(errno.ENOTDIR, "not a directory", path)
-        listed = {entry.name: entry for entry in self._listing(path)}
+        if entries is None:
+            entries = self._listing(path)
+        listed = {entry.name: entry for entry in entries}
         for node in self._pending_nodes(path):
             listed.setdefault(posixpath.basename(node.path), node.info())
         result = [(".", self._attributes(directory)), ("..", {})]
@@ -733,12 +748,20 @@ class Filesystem:
         return entry
 
     def _listing(self, path: str) -> tuple[Entry, ...]:
+        """Return the entries of a directory, cached or from one listing request.
+
+        A backend's listing may also describe the directory itself (a :class:`Listing`, as
+        HCP's listing headers do); that is remembered like a HEAD's answer.
+        """
         cached = self._cache.listing(path)
         if cached is not None:
             return cached
         entries = self._call(Request.LISTDIR, path, self._backend.listdir, path)
-        self._cache.put_listing(path, entries)
-        return tuple(entries)
+        kept = tuple(entries)
+        self._cache.put_listing(path, kept)
+        if isinstance(entries, Listing) and path != "/" and entries.directory.path == path:
+            self._cache.put(entries.directory)
+        return kept
 
     def _node(self, path: str) -> _Node | None:
         with self._lock:

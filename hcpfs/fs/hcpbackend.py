@@ -27,6 +27,7 @@ from hcpfs.fs.backend import (
     BackendError,
     DirInfo,
     Entry,
+    Listing,
     NamespaceInfo,
     ObjectInfo,
     ObjectSettings,
@@ -114,21 +115,28 @@ class HcpBackend:
             return DirInfo(path, _change_time(headers.get("x-hcp-changetimemilliseconds")))
         return _entry_from_headers(path, headers)
 
-    def listdir(self, path: str) -> list[Entry]:
-        """Return the immediate children of a directory, from one listing request."""
+    def listdir(self, path: str) -> Listing:
+        """Return the immediate children of a directory, from one listing request.
+
+        The listing is parsed as it arrives, so a large one is read while HCP still sends it.
+        The list returned is a :class:`Listing`: it also describes the directory itself, as
+        its response headers did (what HEAD of the directory would have said).
+        """
         con = self._send("GET", path)
-        body = self._body(con, path)
-        self._expect(con, path, 200)
+        if con.response_status != 200:
+            self._body(con, path)
+            raise _failure(con, path)
         if con.getheader("X-HCP-Type", "directory") != "directory":
+            self._body(con, path)
             raise BackendError(404, "not a directory", path)
-        with self._translated(path):
-            root = xmldoc.parse(body)
         prefix = path.rstrip("/")
-        entries = []
-        for element in root.iter("entry"):
-            entry = _entry_from_listing(prefix, element.attrib)
-            if entry is not None:
-                entries.append(entry)
+        changed = _change_time(con.getheader("X-HCP-ChangeTimeMilliseconds"))
+        entries = Listing(DirInfo(path, changed))
+        stream = xmldoc.ElementStream("entry")
+        with self._translated(path):
+            while piece := con.read(_LISTING_PIECE):
+                _add_entries(entries, prefix, stream.feed(piece))
+            _add_entries(entries, prefix, stream.close())
         return entries
 
     # -- data ----------------------------------------------------------------------------------
@@ -512,6 +520,18 @@ def _entry_from_headers(path: str, headers: Mapping[str, str]) -> Entry:
     )
 
 
+#: Bytes of a listing read and parsed at a time.
+_LISTING_PIECE = 64 * 1024
+
+
+def _add_entries(entries: list[Entry], prefix: str, found: list[dict[str, str]]) -> None:
+    """Append the entries of a listing's ``<entry>`` elements, leaving out deleted ones."""
+    for attributes in found:
+        entry = _entry_from_listing(prefix, attributes)
+        if entry is not None:
+            entries.append(entry)
+
+
 def _entry_from_listing(prefix: str, attributes: Mapping[str, str]) -> Entry | None:
     """Turn one ``<entry>`` of a listing into an entry; None for deleted ones."""
     if attributes.get("state", "created") == "deleted":
@@ -527,7 +547,8 @@ def _entry_from_listing(prefix: str, attributes: Mapping[str, str]) -> Entry | N
     if kind == "symlink":
         target = attributes.get("utf8SymlinkTarget") or attributes.get("symlinkTarget") or ""
         return SymlinkInfo(path, target, len(target.encode("utf-8", "surrogateescape")), change)
-    annotations = annotation_names(attributes.get("customMetadataAnnotations"))
+    listed = attributes.get("customMetadataAnnotations")
+    annotations = annotation_names(listed) if listed else ()
     size = _int(attributes.get("size"))
     if SYMLINK_ANNOTATION in annotations:
         return SymlinkInfo(path, None, size, change)

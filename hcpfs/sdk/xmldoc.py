@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 from hcpfs.sdk.connection import Connection, Params
 from hcpfs.sdk.errors import HcpsdkError
@@ -35,6 +36,74 @@ def parse(data: bytes) -> ElementTree.Element:
         return ElementTree.fromstring(data)  # noqa: S314
     except ElementTree.ParseError as exc:
         raise XmlError(f"not well-formed XML: {exc}") from exc
+
+
+class ElementStream:
+    """Parse an XML document that arrives in pieces, handing out elements' attributes as the
+    elements are read, without building a tree (large directory listings).
+
+    As with :func:`parse`, a document with a DOCTYPE is refused: here as soon as the DOCTYPE
+    is read, before anything it declares could be used; expat fetches nothing. Names are
+    those :mod:`xml.etree.ElementTree` gives: ``{uri}name`` for a name in a namespace.
+
+    :param tag: the elements whose attributes :meth:`feed` returns
+    """
+
+    def __init__(self, tag: str) -> None:
+        self._tag = tag
+        self._found: list[dict[str, str]] = []
+        #: The name of the document element and its attributes, once read.
+        self.root: tuple[str, dict[str, str]] | None = None
+        self._parser = expat.ParserCreate(namespace_separator="}")
+        self._parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self._parser.StartDoctypeDeclHandler = self._refuse_doctype
+        self._parser.StartElementHandler = self._start
+
+    def feed(self, data: bytes) -> list[dict[str, str]]:
+        """Parse the next piece; return the attributes of the elements begun in it, in order.
+
+        :param data: the next bytes of the document
+        :raises XmlError: when the document is not well-formed so far or declares a DOCTYPE
+        """
+        self._parse(data, final=False)
+        return self._take()
+
+    def close(self) -> list[dict[str, str]]:
+        """Finish the document; return the attributes of elements begun in its last part.
+
+        :raises XmlError: when the document is incomplete or not well-formed
+        """
+        self._parse(b"", final=True)
+        return self._take()
+
+    def _parse(self, data: bytes, final: bool) -> None:
+        try:
+            self._parser.Parse(data, final)
+        except expat.ExpatError as exc:
+            raise XmlError(f"not well-formed XML: {exc}") from exc
+
+    def _take(self) -> list[dict[str, str]]:
+        found, self._found = self._found, []
+        return found
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        # expat writes a name in a namespace as "uri}name" (one test over all the names).
+        if "}" in name:
+            name = "{" + name
+        if "}" in "".join(attributes):
+            attributes = {_qualified(key): value for key, value in attributes.items()}
+        if self.root is None:
+            self.root = (name, attributes)
+        if name == self._tag:
+            self._found.append(attributes)
+
+    @staticmethod
+    def _refuse_doctype(*declaration: object) -> NoReturn:
+        raise XmlError("refusing an XML document with a DOCTYPE")
+
+
+def _qualified(name: str) -> str:
+    return "{" + name if "}" in name else name
 
 
 def cast(text: str) -> Value:

@@ -160,3 +160,34 @@ def test_gzip_listing(client: Client) -> None:
     reply = client.request("GET", "/rest/z", headers={"Accept-Encoding": "gzip"})
     assert reply.header("Content-Encoding") == "gzip"
     assert b"<directory" in gzip.decompress(reply.body)
+
+
+def test_a_large_listing_is_sent_chunked_as_it_is_made(client: Client) -> None:
+    names = [f"n{number:03}" for number in range(101)]
+    for name in names[:100]:
+        client.put(f"/rest/big/{name}", b"x")
+    small = client.request("GET", "/rest/big")
+    assert small.header("Content-Length") == str(len(small.body))
+    assert small.header("Transfer-Encoding") is None
+    client.put(f"/rest/big/{names[100]}", b"x")
+    reply = client.request("GET", "/rest/big")
+    assert reply.header("Transfer-Encoding") == "chunked"
+    assert reply.header("Content-Length") is None
+    assert [entry.get("utf8Name") for entry in reply.xml()] == names
+    # The same bytes as the listing made in one piece (what gzip compresses).
+    whole = client.request("GET", "/rest/big", headers={"Accept-Encoding": "gzip"})
+    assert whole.header("X-HCP-ContentLength") == str(len(reply.body))
+    assert gzip.decompress(whole.body) == reply.body
+
+
+def test_head_of_a_large_directory_announces_the_chunked_listing(client: Client) -> None:
+    for number in range(150):
+        client.put(f"/rest/wide/f{number}", b"x")
+    listed = client.request("GET", "/rest/wide")
+    head = client.request("HEAD", "/rest/wide")
+    assert (head.status, head.body) == (200, b"")
+    assert head.header("Transfer-Encoding") == "chunked"
+    assert head.header("Content-Length") is None
+    for name in ("X-HCP-Type", "X-HCP-ChangeTimeMilliseconds", "Last-Modified"):
+        assert head.header(name) == listed.header(name)
+    assert client.request("GET", "/rest/wide/f0").body == b"x"  # the connection goes on

@@ -120,6 +120,31 @@ def test_listing_larger_than_the_cache_is_not_kept_but_its_entries_are() -> None
     assert cache.lookup("/big/3") == ObjectInfo("/big/3", 3)
 
 
+def test_a_listing_replaces_what_was_known_of_its_entries() -> None:
+    clock = Clock()
+    cache = make(clock, max_entries=1000, max_listing_entries=10)
+    cache.put_absent("/big/3")
+    cache.put_absent("/big/elsewhere")
+    cache.put(ObjectInfo("/big/4", 0))
+    cache.put_listing("/big", [ObjectInfo(f"/big/{i}", i) for i in range(20)])
+    assert cache.listing("/big") is None  # too large to keep as a listing
+    assert cache.lookup("/big/3") == ObjectInfo("/big/3", 3)  # no longer absent
+    assert cache.lookup("/big/4") == ObjectInfo("/big/4", 4)  # the newer attributes
+    assert cache.lookup("/big/elsewhere") is ABSENT
+    assert cache.sizes()[:2] == (20, 1)
+    clock.now += 1.1  # every attribute taken from the listing expires at once
+    assert cache.lookup("/big/0") is None
+    assert cache.lookup("/big/19") is None
+
+
+def test_a_large_listing_keeps_the_attribute_cache_bounded() -> None:
+    cache = make(Clock(), max_entries=50, max_listing_entries=10_000)
+    cache.put_listing("/d", [ObjectInfo(f"/d/{i}", i) for i in range(5000)])
+    assert cache.sizes()[0] == 50
+    assert cache.lookup("/d/0") == ObjectInfo("/d/0", 0)  # from the listing
+    assert len(cache.listing("/d") or ()) == 5000
+
+
 def test_empty_listing_is_cached() -> None:
     cache = make(Clock())
     cache.put_listing("/empty", [])

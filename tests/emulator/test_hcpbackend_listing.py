@@ -1,0 +1,109 @@
+"""Directory listings through the filesystem's backend against the emulator: small ones with a
+length, large ones chunked and parsed as they arrive, and the directory described by the
+listing itself."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hcpfs.emulator import Emulator
+from hcpfs.fs.backend import BackendConnectionError, BackendError, DirInfo, ObjectInfo
+from hcpfs.fs.core import Filesystem
+from hcpfs.fs.errors import FsError
+from hcpfs.fs.hcpbackend import HcpBackend, Listing
+from hcpfs.fs.options import Options
+from hcpfs.sdk import NativeAuthorization, Target
+
+LARGE = 300  # well past the emulator's threshold for a chunked listing
+
+
+@pytest.fixture(scope="module")
+def hcp() -> Iterator[Emulator]:
+    """A one-node emulator for the whole module (reset before each test by the conftest)."""
+    with Emulator(nodes=1, port=0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def backend(hcp: Emulator) -> Iterator[HcpBackend]:
+    auth = NativeAuthorization(hcp.user, hcp.password)
+    target = Target(hcp.host, auth, port=hcp.port, lookup=lambda name: hcp.addresses)
+    made = HcpBackend(target, timeout=10.0, retries=0)
+    yield made
+    made.close()
+
+
+def store(backend: HcpBackend, path: str, data: bytes) -> ObjectInfo:
+    digest = hashlib.sha256(data).hexdigest()
+    return backend.store(path, io.BytesIO(data), len(data), digest)
+
+
+def test_a_large_listing_gives_every_entry_as_head_describes_it(backend: HcpBackend) -> None:
+    names = [f"n{number:04}" for number in range(LARGE)]
+    for name in names:
+        store(backend, f"/big/{name}", name.encode())
+    backend.mkdir("/big/sub")
+    listed = backend.listdir("/big")
+    assert isinstance(listed, Listing)
+    assert [entry.name for entry in listed] == [*names, "sub"]
+    for entry in (listed[0], listed[LARGE // 2], listed[LARGE - 1]):
+        assert entry == backend.stat(entry.path)
+    assert listed[-1] == DirInfo("/big/sub", listed[-1].change_time)
+    assert listed.directory == backend.stat("/big")
+
+
+def test_a_small_listing_describes_its_directory_too(backend: HcpBackend) -> None:
+    store(backend, "/small/one", b"1")
+    listed = backend.listdir("/small")
+    assert [entry.name for entry in listed] == ["one"]
+    assert isinstance(listed, Listing) and listed.directory == backend.stat("/small")
+    root = backend.listdir("/")
+    assert isinstance(root, Listing) and root.directory.path == "/"
+    assert [entry.name for entry in root] == ["small"]
+
+
+def test_listing_what_is_no_directory_is_refused(backend: HcpBackend) -> None:
+    store(backend, "/file", b"x")
+    for path in ("/file", "/missing"):
+        with pytest.raises(BackendError) as refused:
+            backend.listdir(path)
+        assert refused.value.status == 404
+
+
+def test_a_listing_cut_in_the_middle_fails_and_the_backend_goes_on(
+    hcp: Emulator, backend: HcpBackend
+) -> None:
+    for number in range(LARGE):
+        store(backend, f"/cut/f{number}", b"x")
+    hcp.system.faults.cut_response(after_bytes=50_000)
+    with pytest.raises(BackendConnectionError):
+        backend.listdir("/cut")
+    assert len(backend.listdir("/cut")) == LARGE
+
+
+def test_readdir_of_an_unknown_directory_sends_the_listing_alone(
+    hcp: Emulator, backend: HcpBackend, tmp_path: Path
+) -> None:
+    for number in range(LARGE):
+        store(backend, f"/d/f{number:03}", b"x")
+    fs = Filesystem(backend, Options(staging_dir=tmp_path / "staging"))
+    try:
+        before = hcp.nodes[0].requests
+        listed = fs.readdir("/d")
+        assert hcp.nodes[0].requests - before == 1  # no HEAD of /d
+        assert [name for name, _ in listed] == [".", "..", *(f"f{n:03}" for n in range(LARGE))]
+        assert listed[0][1] == fs.getattr("/d")
+        assert listed[2][1] == fs.getattr("/d/f000")
+        assert hcp.nodes[0].requests - before == 1  # both answered from the listing
+        for path, code in (("/missing", errno.ENOENT), ("/d/f001", errno.ENOTDIR)):
+            with pytest.raises(FsError) as refused:
+                fs.readdir(path)
+            assert refused.value.errno == code
+    finally:
+        fs.close()
