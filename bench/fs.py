@@ -19,18 +19,18 @@ raw REST; ``ls -l`` within 2x of raw is 0.5). The exit status is 1 when a target
 
 Each line then shows a ceiling: the same operation on ``bench/memfuse.py``, a FUSE filesystem
 in Python that keeps its files in memory and does nothing else, bound as hcpfs binds (mfusepy
-on libfuse 3, 1 MiB ``max_write`` and ``max_readahead``, the mount's read-ahead raised to
-1 MiB, ``use_ns``, READDIRPLUS with attributes) except that it never sets ``keep_cache``, so every read goes through FUSE. It is
-mounted afresh where hcpfs is remounted (holding the small files for ``cp -r`` out, the listed
-entries for ``ls -l``); it reads the large file back in the same mount, and the count of bytes
-it served shows the reads went through FUSE. Each of its figures is the best of two rounds (the
-machine is shared and noisy; a ceiling must not be low by chance). Its time is what the kernel,
-libfuse, ctypes and the interpreter cost, so no FUSE filesystem in Python beats it on this
-machine: where the ceiling's rate is below a target times the raw rate (sequential reads: raw
-GET from the in-memory emulator over loopback is several times faster than any Python FUSE
-read), hcpfs cannot meet that target, and the run shows it measured. ``hcpfs/ceiling`` is
-ceiling time / mount time (1.00: as fast as the ceiling). The ceiling does not change the exit
-status.
+on libfuse 3, 1 MiB ``max_write`` and ``max_readahead``, the mount's read-ahead raised to 1
+MiB, ``use_ns``, READDIRPLUS with attributes) except that it never sets ``keep_cache``, so
+every read goes through FUSE. It is mounted afresh where hcpfs is remounted (holding the small
+files for ``cp -r`` out, the listed entries for ``ls -l``); it reads the large file back in the
+same mount, and the count of bytes it served shows the reads went through FUSE. Each of its
+figures is the best of two rounds (the machine is shared and noisy; a ceiling must not be low
+by chance). Its time is what the kernel, libfuse, ctypes and the interpreter cost, so no FUSE
+filesystem in Python beats it on this machine: where the ceiling's rate is below a target times
+the raw rate (sequential reads: raw GET from the in-memory emulator over loopback is several
+times faster than any Python FUSE read), hcpfs cannot meet that target, and the run shows it
+measured. ``hcpfs/ceiling`` is ceiling time / mount time (1.00: as fast as the ceiling). The
+ceiling does not change the exit status.
 
 Run as root (FUSE): ``python bench/fs.py [--large-mib 512] [--files 1000] [--listing 10000]
 [--latency-ms 2] [--work DIR]``
