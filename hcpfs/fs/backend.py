@@ -23,14 +23,6 @@ RETENTION_ALLOWED = 0
 RETENTION_PROHIBITED = -1
 RETENTION_UNSPECIFIED = -2
 
-_HASHLIB_NAMES = {
-    "MD5": "md5",
-    "SHA-1": "sha1",
-    "SHA-256": "sha256",
-    "SHA-384": "sha384",
-    "SHA-512": "sha512",
-    "RIPEMD-160": "ripemd160",
-}
 _CHUNK = 1024 * 1024
 
 
@@ -350,9 +342,8 @@ def _expected_hash(
     scheme = hcp_hash.partition(" ")[0].upper()
     if scheme == "SHA-256":
         return f"SHA-256 {sha256.upper()}"
-    name = _HASHLIB_NAMES.get(scheme)
     try:
-        digest = hashlib.new(name) if name else None
+        digest = hashlib.new(scheme.replace("-", "").lower())  # SHA-1 is sha1, RIPEMD-160 ...
     except ValueError:
         digest = None
     if digest is None:

@@ -1,7 +1,9 @@
-"""Streamed uploads of new files: docs/SEMANTICS.md §8.8, against the memory backend."""
+"""Streamed uploads of new files, and the check of HCP's hash of a stored object:
+docs/SEMANTICS.md §8.8, against the memory backend."""
 
 import errno
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hcpfs.fs import core, upload
-from hcpfs.fs.backend import ObjectInfo, ObjectSettings
+from hcpfs.fs.backend import IntegrityError, ObjectInfo, ObjectSettings, check_hash
 from hcpfs.fs.core import Filesystem
 from hcpfs.fs.errors import FsError
 from hcpfs.fs.memory_backend import MemoryBackend
@@ -75,15 +77,20 @@ def write_in_order(fs: Filesystem, fh: int, data: list[bytes], start: int = 0) -
     return offset
 
 
+def streaming(fs: Filesystem, backend: Streaming) -> tuple[int, list[bytes]]:
+    """Create /big and write to it until its upload streams; return the handle and the data."""
+    data = pieces(6)
+    fh = fs.create("/big", 0o644).fh
+    write_in_order(fs, fh, data)
+    assert backend.started.wait(5), "no upload started during the writes"
+    return fh, data
+
+
 def close(fs: Filesystem, fh: int) -> None:
     try:
         fs.flush(fh)
     finally:
         fs.release(fh)
-
-
-def stored(backend: MemoryBackend, path: str) -> bytes | None:
-    return backend.data_of(path)
 
 
 def staging_files(tmp_path: Path) -> list[Path]:
@@ -104,7 +111,7 @@ def test_a_large_new_file_is_sent_while_it_is_written(
     assert backend.streamed == ["/big"]
     assert backend.requests["store"] == 1
     assert backend.consumed == 12 * PIECE
-    assert stored(backend, "/big") == b"".join(data)
+    assert backend.data_of("/big") == b"".join(data)
     assert staging_files(tmp_path) == []
 
 
@@ -130,9 +137,7 @@ def test_a_small_file_is_uploaded_at_close_in_one_request(
 def test_any_other_change_abandons_the_stream_and_the_staged_copy_is_sent(
     fs: Filesystem, backend: Streaming, change: Callable[[Filesystem, int], object]
 ) -> None:
-    fh = fs.create("/big", 0o644).fh
-    write_in_order(fs, fh, pieces(6))
-    assert backend.started.wait(5)
+    fh, _ = streaming(fs, backend)
 
     change(fs, fh)
     write_in_order(fs, fh, pieces(2), start=fs.getattr("/big", fh)["st_size"])
@@ -140,7 +145,7 @@ def test_any_other_change_abandons_the_stream_and_the_staged_copy_is_sent(
     close(fs, fh)
 
     assert backend.requests["store"] == 1, "the abandoned stream stored nothing"
-    assert stored(backend, "/big") == expected
+    assert backend.data_of("/big") == expected
 
 
 def test_a_truncate_to_the_current_size_keeps_the_stream(
@@ -154,15 +159,13 @@ def test_a_truncate_to_the_current_size_keeps_the_stream(
 
     assert backend.streamed == ["/big"]
     assert backend.requests["store"] == 1
-    assert stored(backend, "/big") == b"".join(data)
+    assert backend.data_of("/big") == b"".join(data)
 
 
 def test_unlink_while_streaming_stores_nothing(
     fs: Filesystem, backend: Streaming, tmp_path: Path
 ) -> None:
-    fh = fs.create("/big", 0o644).fh
-    write_in_order(fs, fh, pieces(6))
-    assert backend.started.wait(5)
+    fh, _ = streaming(fs, backend)
 
     fs.unlink("/big")
     close(fs, fh)
@@ -175,23 +178,18 @@ def test_unlink_while_streaming_stores_nothing(
 def test_rename_while_streaming_stores_under_the_new_name_only(
     fs: Filesystem, backend: Streaming
 ) -> None:
-    data = pieces(6)
-    fh = fs.create("/big", 0o644).fh
-    write_in_order(fs, fh, data)
-    assert backend.started.wait(5)
+    fh, data = streaming(fs, backend)
 
     fs.rename("/big", "/moved")
     close(fs, fh)
 
     assert backend.data_of("/big") is None
-    assert stored(backend, "/moved") == b"".join(data)
+    assert backend.data_of("/moved") == b"".join(data)
     assert backend.requests["store"] == 1
 
 
 def test_a_setting_given_while_streaming_is_not_lost(fs: Filesystem, backend: Streaming) -> None:
-    fh = fs.create("/big", 0o644).fh
-    write_in_order(fs, fh, pieces(6))
-    assert backend.started.wait(5)
+    fh, _ = streaming(fs, backend)
 
     fs.setxattr("/big", "user.hcp.shred", b"true")
     close(fs, fh)
@@ -212,7 +210,7 @@ def test_a_lost_connection_falls_back_to_the_staged_copy(
 
     assert backend.streamed == ["/big"]
     assert backend.requests["store"] == 2, "the streamed store, then the staged copy"
-    assert stored(backend, "/big") == b"".join(data)
+    assert backend.data_of("/big") == b"".join(data)
 
 
 def test_a_refusal_fails_the_close_and_keeps_the_data(
@@ -294,13 +292,31 @@ def test_the_stored_hash_is_that_of_the_data(fs: Filesystem, backend: Streaming)
 def test_the_name_still_held_by_a_cut_off_upload_is_waited_for(
     fs: Filesystem, backend: Streaming
 ) -> None:
-    data = pieces(6)
-    fh = fs.create("/big", 0o644).fh
-    write_in_order(fs, fh, data)
-    assert backend.started.wait(5)
+    fh, data = streaming(fs, backend)
     fs.write(fh, 0, data[0])  # cuts the streamed upload off
     backend.fail_next("store", 409, "the object is being written", times=3)
     close(fs, fh)
 
-    assert stored(backend, "/big") == b"".join(data)
+    assert backend.data_of("/big") == b"".join(data)
     assert backend.requests["store"] == 4
+
+
+# -- the hash check of a stored object (§8.8) --------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["SHA-256", "SHA-1", "MD5", "SHA-384", "SHA-512"])
+def test_hcp_hash_is_checked_in_the_namespace_scheme(scheme: str) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    sha256 = hashlib.sha256(data).hexdigest()
+    right = hashlib.new(scheme.replace("-", "").lower(), data).hexdigest().upper()
+    check_hash("/f", f"{scheme} {right}", sha256, (io.BytesIO(b"xx" + data), 2, len(data)))
+
+    wrong = hashlib.new(scheme.replace("-", "").lower(), data[1:]).hexdigest().upper()
+    with pytest.raises(IntegrityError) as raised:
+        check_hash("/f", f"{scheme} {wrong}", sha256, (io.BytesIO(data), 0, len(data)))
+    assert raised.value.expected == f"{scheme} {right}"
+
+
+def test_an_unknown_hash_scheme_is_not_checked(caplog: pytest.LogCaptureFixture) -> None:
+    check_hash("/f", "WHIRLPOOL-9 ABC", "00", (io.BytesIO(b"data"), 0, 4))
+    assert "cannot check" in caplog.text
