@@ -9,11 +9,11 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import dns.resolver
 import pytest
+from banner import read_banner
 
 from hcpfs.cli import main
 from hcpfs.emulator.faults import CONTROL_PATH, control
@@ -38,17 +38,7 @@ def start() -> Iterator[Start]:
             text=True,
         )
         processes.append(process)
-        assert process.stdout is not None
-        lines = []
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl+C"):
-                return "\n".join(lines)
-        pytest.fail("no banner:\n" + "\n".join(lines))
+        return read_banner(process, DEADLINE)
 
     yield run
     for process in processes:

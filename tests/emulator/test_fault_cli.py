@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 import urllib3
+from banner import read_banner
 
 from hcpfs.cli import FAULT_URL_VARIABLE, main
 from hcpfs.emulator import Emulator
@@ -52,20 +53,6 @@ class Result:
 
 
 Fault = Callable[..., Result]
-
-
-def read_banner(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    lines = []
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.startswith("Press Ctrl+C"):
-            return "\n".join(lines)
-    pytest.fail("no banner:\n" + "\n".join(lines))
 
 
 def parse_banner(banner: str) -> Running:

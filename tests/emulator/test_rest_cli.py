@@ -8,11 +8,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from banner import read_banner
 
 from hcpfs.cli import main
 from hcpfs.emulator import SystemConfig
@@ -59,17 +59,7 @@ def foreground() -> Iterator[subprocess.Popen[str]]:
 
 
 def test_emulator_runs_until_sigterm(foreground: subprocess.Popen[str]) -> None:
-    assert foreground.stdout is not None
-    banner = []
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        line = foreground.stdout.readline()
-        if not line:
-            break
-        banner.append(line.rstrip("\n"))
-        if line.startswith("Press Ctrl+C"):
-            break
-    text = "\n".join(banner)
+    text = read_banner(foreground, DEADLINE)
     assert "ns1.dev.hcp.example.com" in text and "versioned.dev.hcp.example.com" in text
     assert "user: dev  password: devpass" in text
     found = re.search(r"curl -i --connect-to ::(127\.0\.0\.2):(\d+) -H 'Authorization: (.+?)' "

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 import hcpfs
 from hcpfs.emulator import Emulator
 from hcpfs.fs import mounting
@@ -78,47 +80,26 @@ def test_rmdir_of_a_non_empty_directory_is_enotempty(mnt: Path) -> None:
     (mnt / "d").rmdir()
 
 
+@pytest.mark.parametrize(
+    ("quota", "size"),
+    [
+        pytest.param(MIB, 2 * MIB, id="uploaded-at-close"),
+        pytest.param(4 * MIB, 12 * MIB, id="sent-while-written"),
+    ],
+)
 def test_quota_exhausted_at_close_is_enospc(
-    hcp: Emulator, mnt: Path, hcp_status: Callable[[str], int]
+    hcp: Emulator, mnt: Path, hcp_status: Callable[[str], int], quota: int, size: int
 ) -> None:
-    """§8.8, §7: HCP's 413 (quota) fails close() with ENOSPC; nothing is stored."""
+    """§8.8, §7: HCP's 413 (quota) fails close() with ENOSPC; nothing is stored. A file large
+    enough is sent while it is written; the refusal still reaches close()."""
     tenant = hcp.system.config.tenant("dev")
     assert tenant is not None
     namespace = tenant.namespace("ns1")
     assert namespace is not None
-    namespace.hard_quota_bytes = MIB
+    namespace.hard_quota_bytes = quota
     path = mnt / "too-big.bin"
-    assert errno_of(lambda: write_and_close(path, b"q" * (2 * MIB))) == errno.ENOSPC
+    assert errno_of(lambda: write_and_close(path, os.urandom(size))) == errno.ENOSPC
     assert hcp_status("/too-big.bin") == 404
-
-
-def test_quota_exhausted_by_a_streamed_upload_is_enospc(
-    hcp: Emulator, mnt: Path, hcp_status: Callable[[str], int]
-) -> None:
-    """§8.8, §7: a file large enough to be sent while written: HCP's 413 reaches close()."""
-    tenant = hcp.system.config.tenant("dev")
-    assert tenant is not None
-    namespace = tenant.namespace("ns1")
-    assert namespace is not None
-    namespace.hard_quota_bytes = 4 * MIB
-    path = mnt / "streamed-too-big.bin"
-    assert errno_of(lambda: write_and_close(path, os.urandom(12 * MIB))) == errno.ENOSPC
-    assert hcp_status("/streamed-too-big.bin") == 404
-
-
-def test_a_streamed_upload_cut_off_is_sent_again_from_staging(
-    hcp: Emulator, mount_hcpfs: MountFactory
-) -> None:
-    """§8.8, §6: the connection of the PUT sent while writing is reset once; close() succeeds,
-    the staged copy having been sent instead, and HCP holds exactly the data."""
-    mount = mount_hcpfs()
-    data = os.urandom(20 * MIB)
-    hcp.system.faults.reset_request(10 * MIB, count=1)
-    write_and_close(mount.path / "retried.bin", data)
-    assert hcp.system.faults.active() == [], "the streamed upload did meet the fault"
-    mount.remount()
-    assert (mount.path / "retried.bin").read_bytes() == data
-    assert list(mount.staging.glob("staged-*")) == []
 
 
 def test_overwrite_refused_by_policy_is_eperm(mount_hcpfs: MountFactory) -> None:
