@@ -667,7 +667,8 @@ class Filesystem:
     # -- life cycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release every open handle (uploading what is left) and stop the read threads."""
+        """Release every open handle (uploading what is left), stop the read threads and delete
+        the spare staging files."""
         with self._lock:
             numbers = list(self._handles)
         for fh in numbers:
@@ -676,6 +677,7 @@ class Filesystem:
             except FsError as error:
                 log.warning("closing handle %d at unmount: %s", fh, error)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._staging.close()
 
     def open_handles(self) -> int:
         """Return how many handles are open (for tests and statistics)."""

@@ -1,9 +1,15 @@
 """Local staging of written data until HCP has stored it (docs/SEMANTICS.md §6).
 
 Each file open for writing has one staging file ``staged-*.data`` and a companion
-``staged-*.json`` naming the path it belongs to and its state. Staging files are removed only
+``staged-*.json`` naming the path it belongs to and its state. Staging files are emptied only
 after a successful store or when their file was deleted; the ones found at start are reported
 and kept.
+
+Creating a file costs far more than writing one on some filesystems (ext4 on a virtual disk
+here: about 0.7 ms of CPU, against 10 microseconds to rewrite one in place), and a small file
+copied to the mount would pay for two or three of them. So the companion is rewritten in place
+rather than replaced, and an emptied pair is kept as a spare (state ``spare``) for the next
+file instead of being deleted; spares are deleted when the area is closed or found at start.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +31,9 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 _PREFIX = "staged-"
+SPARES = 8
+"""Emptied staging files kept for reuse."""
+SPARE = "spare"
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,23 @@ class StagingArea:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._spares: list[_Spare] = []
+        self._lock = threading.Lock()
 
     def leftovers(self) -> list[Leftover]:
-        """Return the staging files present now, oldest first."""
+        """Return the staging files present now that hold data, oldest first."""
         found = sorted(self.directory.glob(f"{_PREFIX}*.data"), key=_mtime)
-        return [_read_leftover(data) for data in found]
+        with self._lock:
+            ours = {spare.data for spare in self._spares}
+        leftovers = [_read_leftover(data) for data in found if data not in ours]
+        return [leftover for leftover in leftovers if not _is_spare(leftover)]
 
     def report_leftovers(self) -> list[Leftover]:
-        """Log one WARNING per staging file left by an earlier run, and keep them all."""
+        """Delete the spares an earlier run left; log one WARNING per other staging file left
+        by it, and keep those."""
+        found = [_read_leftover(data) for data in self.directory.glob(f"{_PREFIX}*.data")]
+        for leftover in filter(_is_spare, found):
+            _delete(leftover.data)
         leftovers = self.leftovers()
         for leftover in leftovers:
             log.warning(
@@ -73,14 +92,39 @@ class StagingArea:
         return leftovers
 
     def create(self, path: str) -> StagedFile:
-        """Create an empty staging file for ``path``.
+        """Return an empty staging file for ``path``: a spare, or a new one.
 
         :param path: the filesystem path the data is written to
         """
-        fd, name = tempfile.mkstemp(prefix=_PREFIX, suffix=".data", dir=self.directory)
-        staged = StagedFile(fd, Path(name), path)
+        with self._lock:
+            spare = self._spares.pop() if self._spares else None
+        if spare is not None:
+            staged = StagedFile(spare.fd, spare.data, path, self, spare.meta_size)
+        else:
+            fd, name = tempfile.mkstemp(prefix=_PREFIX, suffix=".data", dir=self.directory)
+            staged = StagedFile(fd, Path(name), path, self)
         staged.mark("writing")
         return staged
+
+    def recycle(self, fd: int, data: Path, meta_size: int) -> bool:
+        """Keep an emptied staging file, open as ``fd``, as a spare if there is room for one.
+
+        :return: whether it was kept (else the caller deletes it)
+        """
+        with self._lock:
+            if len(self._spares) >= SPARES:
+                return False
+            self._spares.append(_Spare(fd, data, meta_size))
+        return True
+
+    def close(self) -> None:
+        """Delete the spares."""
+        with self._lock:
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            with contextlib.suppress(OSError):
+                os.close(spare.fd)
+            _delete(spare.data)
 
 
 class StagedFile:
@@ -93,12 +137,23 @@ class StagedFile:
     :param fd: an open read-write descriptor of the data file
     :param data: the data file
     :param path: the filesystem path the data belongs to
+    :param area: the area that may keep the file as a spare once it is discarded
+    :param meta_size: the size of the companion file, if it exists
     """
 
-    def __init__(self, fd: int, data: Path, path: str) -> None:
+    def __init__(
+        self,
+        fd: int,
+        data: Path,
+        path: str,
+        area: StagingArea | None = None,
+        meta_size: int = 0,
+    ) -> None:
         self._fd = fd
         self.data = data
         self.meta = data.with_suffix(".json")
+        self._area = area
+        self._meta_size = meta_size
         self._path = path
         self.size = 0
         self._hasher = hashlib.sha256()
@@ -183,9 +238,15 @@ class StagedFile:
         """
         self._state, self._error = state, error
         record = {"path": self._path, "state": state, "error": error, "time": time.time()}
-        temporary = self.meta.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(record), encoding="utf-8")
-        temporary.replace(self.meta)
+        text = json.dumps(record).encode("utf-8")
+        # Rewritten in place, padded over a longer record before it (JSON allows trailing
+        # blanks): cheaper than a new file, and a crash mid-write at worst loses the record.
+        fd = os.open(self.meta, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, text.ljust(self._meta_size), 0)
+        finally:
+            os.close(fd)
+        self._meta_size = max(self._meta_size, len(text))
 
     def close(self) -> None:
         """Close the descriptor and keep the files (after a failure)."""
@@ -193,10 +254,21 @@ class StagedFile:
             os.close(self._fd)
 
     def discard(self) -> None:
-        """Close and delete the staging file and its companion."""
+        """Empty the staging file and give it back to its area as a spare, or delete it and
+        its companion; this object is done with either way."""
+        if self._area is not None and self._fd >= 0:
+            try:
+                os.ftruncate(self._fd, 0)
+                self.size = 0
+                self.mark(SPARE)
+            except OSError as error:
+                log.debug("staging file %s cannot be kept as a spare: %s", self.data, error)
+            else:
+                if self._area.recycle(self._fd, self.data, self._meta_size):
+                    self._fd = -1  # the spare's now
+                    return
         self.close()
-        for file in (self.data, self.meta):
-            file.unlink(missing_ok=True)
+        _delete(self.data)
 
     def _rehash(self) -> None:
         hasher = hashlib.sha256()
@@ -208,6 +280,25 @@ class StagedFile:
             hasher.update(chunk)
             offset += len(chunk)
         self._hasher, self._hashed, self._hash_valid = hasher, offset, True
+
+
+@dataclass(frozen=True)
+class _Spare:
+    """An emptied staging file kept open for the next file written."""
+
+    fd: int
+    data: Path
+    meta_size: int
+
+
+def _delete(data: Path) -> None:
+    """Delete a staging file and its companion."""
+    for file in (data, data.with_suffix(".json")):
+        file.unlink(missing_ok=True)
+
+
+def _is_spare(leftover: Leftover) -> bool:
+    return leftover.state == SPARE and leftover.size == 0
 
 
 def _mtime(path: Path) -> float:

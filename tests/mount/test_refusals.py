@@ -21,6 +21,7 @@ import pytest
 import hcpfs
 from hcpfs.emulator import Emulator
 from hcpfs.fs import mounting
+from hcpfs.fs.staging import StagingArea
 
 if TYPE_CHECKING:
     from conftest import MountFactory
@@ -127,7 +128,7 @@ def test_a_store_failing_at_close_loses_nothing(
     hcp.system.faults.clear()
     assert hcp_status("/lost.bin") == 404
     assert not (mount.path / "lost.bin").exists()
-    kept = [p.read_bytes() for p in mount.staging.glob("staged-*.data")]
+    kept = [leftover.data.read_bytes() for leftover in StagingArea(mount.staging).leftovers()]
     assert kept == [data]
     assert "lost.bin" in mount.log_text()  # the WARNING names the file
 

@@ -16,6 +16,7 @@ from hcpfs.fs.core import Filesystem
 from hcpfs.fs.errors import FsError
 from hcpfs.fs.memory_backend import MemoryBackend
 from hcpfs.fs.options import Options, Overwrite
+from hcpfs.fs.staging import StagingArea
 
 NOW = 1_700_000_000.0
 
@@ -71,7 +72,8 @@ def errno_of(call: Callable[..., object], *args: object) -> int:
 
 
 def staged_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "staging").glob("*.data"))
+    """The staging files that hold data (not the emptied ones kept for reuse)."""
+    return sorted(leftover.data for leftover in StagingArea(tmp_path / "staging").leftovers())
 
 
 # §4 Attributes

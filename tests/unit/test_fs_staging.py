@@ -1,4 +1,4 @@
-"""The staging area of docs/SEMANTICS.md §6: hashes, companions, leftovers."""
+"""The staging area of docs/SEMANTICS.md §6: hashes, companions, spares, leftovers."""
 
 import hashlib
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hcpfs.fs.staging import StagingArea
+from hcpfs.fs.staging import SPARES, StagingArea
 
 
 def test_sequential_writes_keep_the_hash_without_rereading(tmp_path: Path) -> None:
@@ -68,7 +68,8 @@ def test_append_chunks_and_reader(tmp_path: Path) -> None:
 
 
 def test_companion_names_path_and_state(tmp_path: Path) -> None:
-    staged = StagingArea(tmp_path).create("/dir/file")
+    area = StagingArea(tmp_path)
+    staged = area.create("/dir/file")
     record = json.loads(staged.meta.read_text())
     assert (record["path"], record["state"]) == ("/dir/file", "writing")
     staged.mark("failed", "HCP answered 413")
@@ -76,7 +77,52 @@ def test_companion_names_path_and_state(tmp_path: Path) -> None:
     record = json.loads(staged.meta.read_text())
     assert record == {**record, "path": "/dir/renamed", "state": "failed"}
     assert record["error"] == "HCP answered 413"
+    staged.mark("stored")  # a shorter record over a longer one still reads back whole
+    assert json.loads(staged.meta.read_text())["state"] == "stored"
     staged.discard()
+    area.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_discarded_file_is_emptied_and_reused(tmp_path: Path) -> None:
+    area = StagingArea(tmp_path)
+    first = area.create("/a")
+    first.write(0, b"first content")
+    data = first.data
+    first.discard()
+    assert data.stat().st_size == 0
+    assert area.leftovers() == [], "a spare holds no data"
+
+    second = area.create("/b")
+    assert second.data == data
+    second.write(0, b"2nd")
+    assert second.read(0, 100) == b"2nd"
+    assert second.sha256() == hashlib.sha256(b"2nd").hexdigest()
+    assert json.loads(second.meta.read_text())["path"] == "/b"
+    first.close()  # a stale object must not close the descriptor its successor uses
+    assert second.read(0, 100) == b"2nd"
+    second.discard()
+    area.close()
+
+
+def test_spares_are_bounded_and_deleted_at_close(tmp_path: Path) -> None:
+    area = StagingArea(tmp_path)
+    files = [area.create(f"/f{n}") for n in range(SPARES + 3)]
+    for staged in files:
+        staged.discard()
+    assert len(list(tmp_path.glob("staged-*.data"))) == SPARES
+    area.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spares_left_by_an_earlier_run_are_deleted_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    StagingArea(tmp_path).create("/a").discard()  # the area is never closed: a crash
+    assert len(list(tmp_path.glob("staged-*.data"))) == 1
+    with caplog.at_level(logging.WARNING):
+        assert StagingArea(tmp_path).report_leftovers() == []
+    assert not caplog.records
     assert list(tmp_path.iterdir()) == []
 
 

@@ -17,6 +17,7 @@ from hcpfs.fs.core import Filesystem
 from hcpfs.fs.errors import FsError
 from hcpfs.fs.memory_backend import MemoryBackend
 from hcpfs.fs.options import Options
+from hcpfs.fs.staging import StagingArea
 
 NOW = 1_700_000_000.0
 PIECE = 16 * 1024
@@ -94,7 +95,8 @@ def close(fs: Filesystem, fh: int) -> None:
 
 
 def staging_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "staging").glob("staged-*"))
+    """The staging files that hold data (not the emptied ones kept for reuse)."""
+    return sorted(leftover.data for leftover in StagingArea(tmp_path / "staging").leftovers())
 
 
 def test_a_large_new_file_is_sent_while_it_is_written(
@@ -227,7 +229,7 @@ def test_a_refusal_fails_the_close_and_keeps_the_data(
 
     assert refused.value.errno == errno.ENOSPC
     assert backend.data_of("/big") is None
-    kept = [p for p in staging_files(tmp_path) if p.suffix == ".data"]
+    kept = staging_files(tmp_path)
     assert [p.read_bytes() for p in kept] == [b"".join(data)]
 
 
