@@ -546,6 +546,8 @@ def _add_mount_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _run_mount(args: argparse.Namespace) -> int:
     option_text = ",".join(args.options)
     request = mounting.parse_request(args.namespace, args.mountpoint, option_text)
+    if request.debug:  # -o debug, for mounts from /etc/fstab, which cannot pass --debug
+        logging.getLogger().setLevel(logging.DEBUG)
     credentials = mounting.read_credentials(request.credentials, os.environ)
     if args.foreground:
         mounting.serve(request, credentials)

@@ -146,6 +146,7 @@ class MountRequest:
         reads ``/etc/hosts``), or None to ask the servers of ``/etc/resolv.conf`` directly
     :param tls: force TLS on or off; None: on for ports 443, 8000 and 9090
     :param log_file: where a mount running in the background logs
+    :param debug: log every request and every refused operation (like ``--debug``)
     """
 
     fqdn: str
@@ -158,6 +159,7 @@ class MountRequest:
     tls: bool | None = None
     nonempty: bool = False
     log_file: Path | None = None
+    debug: bool = False
     raw_options: str = ""
 
 
@@ -201,7 +203,7 @@ def parse_request(fqdn: str, mountpoint: str, option_text: str) -> MountRequest:
 
 
 _MOUNT_OPTIONS = frozenset(
-    {"credentials", "cafile", "dns", "port", "tls", "notls", "nonempty", "log"}
+    {"credentials", "cafile", "dns", "port", "tls", "notls", "nonempty", "log", "debug"}
 )
 
 
@@ -225,6 +227,7 @@ def _request(
         tls=tls,
         nonempty=bool(_flag(ours, "nonempty")),
         log_file=_path_option(ours, "log"),
+        debug=bool(_flag(ours, "debug")),
         raw_options=raw,
     )
 

@@ -237,6 +237,17 @@ def test_sigterm_unmounts(mount_hcpfs: MountFactory) -> None:
     assert not mount.mounted()
 
 
+def test_debug_option_logs_every_request(mount_hcpfs: MountFactory) -> None:
+    """``-o debug``, for fstab mounts, logs the requests as ``--debug`` does; without it the
+    log has none."""
+    quiet = mount_hcpfs(name="quiet")
+    (quiet.path / "q.txt").write_text("quiet")
+    loud = mount_hcpfs("debug", name="loud")
+    (loud.path / "l.txt").write_text("loud")
+    assert "PUT /rest/l.txt" in loud.log_text()
+    assert "PUT /rest/q.txt" not in quiet.log_text()
+
+
 def test_the_kernel_reads_ahead_a_mebibyte(mount_hcpfs: MountFactory) -> None:
     """As root the mount's read-ahead is raised from the kernel's 128 KiB to 1 MiB."""
     mount = mount_hcpfs()

@@ -70,6 +70,11 @@ def test_flags_take_a_truth_value(options: str, tls: bool, nonempty: bool) -> No
     assert (request.tls, request.nonempty) == (tls, nonempty)
 
 
+def test_debug_is_an_option_of_the_mount() -> None:
+    assert mounting.parse_request(HOST, "/mnt", "debug,ro").debug
+    assert not mounting.parse_request(HOST, "/mnt", "ro").debug
+
+
 def test_flag_with_a_bad_value_is_refused() -> None:
     with pytest.raises(MountError, match="tls: 'maybe' is not valid"):
         mounting.parse_request(HOST, "/mnt", "tls=maybe")
