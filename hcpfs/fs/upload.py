@@ -58,7 +58,7 @@ class StreamedUpload:
 
     :param backend: where to store
     :param path: the file's path
-    :param staged: the staged data; its first ``sent`` bytes are sent from it
+    :param staged: the staged data; what it holds when the upload starts is sent from it
     :param settings: the new object's settings
     :param done: released once when the upload's thread ends
     """
