@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -85,7 +85,45 @@ class NodePool(Protocol):
 PoolFactory = Callable[[PoolSpec], NodePool]
 
 
-class _TimedHTTPConnection(HTTPConnection):
+#: Stands for the length of a body that frames itself (:class:`_Chunked`) until the header is
+#: sent, where it becomes ``Transfer-Encoding: chunked``.
+_SELF_FRAMED = "chunked-by-the-body"
+
+
+class _Chunked:
+    """A body of unknown length as the pieces of ``Transfer-Encoding: chunked``.
+
+    urllib3 frames such a body itself, but by formatting each piece into a new bytes object:
+    a copy of every byte, made while holding the interpreter lock. The pieces here go to the
+    socket as they are, between their framing lines.
+    """
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            if piece:
+                yield b"%x\r\n" % len(piece)
+                yield piece
+                yield b"\r\n"
+        yield b"0\r\n\r\n"
+
+
+class _SelfFramingMixin:
+    """Lets a :class:`_Chunked` body through urllib3 without its framing copy: the body is
+    announced with a stand-in ``Content-Length``, so urllib3 sends the pieces unchanged, and
+    that header goes out as ``Transfer-Encoding: chunked``."""
+
+    def putheader(self, header: str | bytes, *values: Any) -> None:
+        name = header.decode("latin-1") if isinstance(header, bytes) else header
+        if name.lower() == "content-length" and values == (_SELF_FRAMED,):
+            super().putheader("Transfer-Encoding", "chunked")  # type: ignore[misc]
+            return
+        super().putheader(header, *values)  # type: ignore[misc]
+
+
+class _TimedHTTPConnection(_SelfFramingMixin, HTTPConnection):
     connect_seconds = 0.0
 
     def connect(self) -> None:
@@ -94,7 +132,7 @@ class _TimedHTTPConnection(HTTPConnection):
         self.connect_seconds = time.perf_counter() - started
 
 
-class _TimedHTTPSConnection(HTTPSConnection):
+class _TimedHTTPSConnection(_SelfFramingMixin, HTTPSConnection):
     connect_seconds = 0.0
 
     def connect(self) -> None:
@@ -129,11 +167,15 @@ class Urllib3Pool:
         timeout: Timeout,
     ) -> Reply:
         """Send one request; see :meth:`NodePool.send`."""
+        headers = dict(headers)
+        if _unframed(body, headers):
+            body = _Chunked(body)  # type: ignore[arg-type]  # an iterable, as checked
+            headers["Content-Length"] = _SELF_FRAMED
         response = self._pool.urlopen(
             method,
             url,
             body=body,
-            headers=dict(headers),
+            headers=headers,
             retries=False,
             redirect=False,
             assert_same_host=False,
@@ -146,6 +188,14 @@ class Urllib3Pool:
     def close(self) -> None:
         """Close the idle connections; ones still lent to a response close when returned."""
         self._pool.close()
+
+
+def _unframed(body: WireBody, headers: Mapping[str, str]) -> bool:
+    """Tell a body of unknown length (an iterable of pieces) that nothing frames yet."""
+    if body is None or isinstance(body, bytes) or hasattr(body, "read"):
+        return False
+    named = {name.lower() for name in headers}
+    return "content-length" not in named and "transfer-encoding" not in named
 
 
 def _new_urllib3_pool(spec: PoolSpec) -> HTTPConnectionPool:
