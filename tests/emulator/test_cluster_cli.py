@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
 import dns.resolver
 import pytest
-from banner import read_banner
+from emulator_process import read_banner, stop
 
 from hcpfs.cli import main
 from hcpfs.emulator.faults import CONTROL_PATH, control
@@ -41,18 +40,8 @@ def start() -> Iterator[Start]:
         return read_banner(process, DEADLINE)
 
     yield run
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(DEADLINE) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(DEADLINE)
-            for stream in (process.stdout, process.stderr):
-                assert stream is not None
-                stream.close()
+    codes = [stop(process, DEADLINE) for process in processes]
+    assert codes == [0] * len(processes)
 
 
 def examples(banner: str, program: str) -> list[str]:

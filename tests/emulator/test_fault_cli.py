@@ -8,7 +8,6 @@ import errno
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 import urllib3
-from banner import read_banner
+from emulator_process import read_banner, stop
 
 from hcpfs.cli import FAULT_URL_VARIABLE, main
 from hcpfs.emulator import Emulator
@@ -86,15 +85,8 @@ def running() -> Iterator[Running]:
         yield found
         control(found.url, "node_down", node=found.nodes[1], seconds=60)
         control(found.replica_url, "latency", delay=60)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(DEADLINE) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(DEADLINE)
-        for stream in (process.stdout, process.stderr):
-            assert stream is not None
-            stream.close()
+        assert stop(process, DEADLINE) == 0
 
 
 @pytest.fixture
@@ -296,16 +288,7 @@ def test_the_banner_leaves_out_the_default_url() -> None:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["faults"][0]["delay"] == 0.002
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(DEADLINE) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(DEADLINE)
-            for stream in (process.stdout, process.stderr):
-                assert stream is not None
-                stream.close()
+        assert stop(process, DEADLINE) == 0
 
 
 # -- the Emulator's control endpoints ---------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from banner import read_banner
+from emulator_process import read_banner
 
 from hcpfs.cli import main
 from hcpfs.emulator import SystemConfig
