@@ -1133,16 +1133,19 @@ class Filesystem:
     ) -> ObjectInfo:
         """PUT the staged data. Just after a streamed PUT of the file was cut off, HCP may still
         hold the name as being written (409) for a moment: try again for a little while."""
+
+        def put() -> ObjectInfo:
+            with staged.reader() as file:
+                return self._backend.store(node.path, file, staged.size, digest, settings)
+
         for _ in range(_CUT_OFF_TRIES - 1 if node.cut_off else 0):
             try:
-                with staged.reader() as file:
-                    return self._backend.store(node.path, file, staged.size, digest, settings)
+                return put()
             except BackendError as error:
                 if error.status != 409:
                     raise
             time.sleep(_CUT_OFF_PAUSE)
-        with staged.reader() as file:
-            return self._backend.store(node.path, file, staged.size, digest, settings)
+        return put()
 
     def _remove_corrupt(self, path: str) -> None:
         try:

@@ -31,7 +31,8 @@ def make_fs(tmp_path: Path) -> Iterator[Callable[..., Filesystem]]:
     made: list[Filesystem] = []
 
     def make(backend: MemoryBackend, **changes: object) -> Filesystem:
-        options = Options(staging_dir=tmp_path / "staging", uid=1234, gid=567, **changes)  # type: ignore[arg-type]
+        settings: dict[str, object] = {"uid": 1234, "gid": 567, **changes}
+        options = Options(staging_dir=tmp_path / "staging", **settings)  # type: ignore[arg-type]
         filesystem = Filesystem(backend, options, clock=lambda: NOW)
         made.append(filesystem)
         return filesystem
