@@ -74,10 +74,16 @@ _CUT_OFF_PAUSE = 0.1
 
 @dataclass(frozen=True)
 class OpenFile:
-    """What open and create return: the handle number and whether the page cache may stay."""
+    """What open and create return: the handle number and how the kernel may cache its data.
+
+    ``keep_cache``: the kernel's page cache of the file stays valid. ``direct``: the kernel
+    hands the handle's writes to hcpfs as they are, without copying them into its page cache
+    first (§8.7).
+    """
 
     fh: int
     keep_cache: bool = False
+    direct: bool = False
 
 
 class _Node:
@@ -268,7 +274,7 @@ class Filesystem:
         node = self._attach(path, entry)
         if flags & os.O_TRUNC:
             self._change(node, lambda staged: staged.truncate(0), limit=0)
-        return OpenFile(self._add_handle(path, node))
+        return OpenFile(self._add_handle(path, node), direct=_writes_new_data(flags))
 
     def create(self, path: str, mode: int, flags: int = os.O_WRONLY) -> OpenFile:
         """Create a file and open it for writing; nothing is sent before the upload (§8.7).
@@ -292,7 +298,7 @@ class Filesystem:
             node.dirty = True
         self._remember_mode(path, mode, 0o666)
         self._cache.forget(path)
-        return OpenFile(self._add_handle(path, node))
+        return OpenFile(self._add_handle(path, node), direct=_writes_new_data(flags | os.O_TRUNC))
 
     def read(self, fh: int, offset: int, size: int) -> bytes:
         """Return up to ``size`` bytes from ``offset`` (§8.6).
@@ -1394,6 +1400,13 @@ class Filesystem:
             return function(*args)
         except OSError as error:
             raise to_fs_error(error, None, path) from error
+
+
+def _writes_new_data(flags: int) -> bool:
+    """Tell whether a handle only writes, into a file it emptied: nothing the kernel may have
+    cached of the file stays valid, and the handle cannot read, so caching its writes in the
+    kernel would only cost a copy of every byte."""
+    return flags & os.O_ACCMODE == os.O_WRONLY and bool(flags & os.O_TRUNC)
 
 
 def _writes(flags: int) -> bool:

@@ -73,7 +73,8 @@ def _fh(info: Any) -> int | None:
 class FuseOperations:
     """The operations mfusepy calls, each forwarded to a :class:`Filesystem`.
 
-    Use with ``raw_fi=True``: open and create set ``keep_cache`` on the file info.
+    Use with ``raw_fi=True``: open and create set ``keep_cache`` and ``direct_io`` on the file
+    info.
 
     :param filesystem: the filesystem to serve
     """
@@ -306,6 +307,7 @@ class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type inform
 def _opened(info: Any, opened: OpenFile) -> int:
     info.fh = opened.fh
     info.keep_cache = int(opened.keep_cache)
+    info.direct_io = int(opened.direct)
     return 0
 
 

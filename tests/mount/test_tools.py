@@ -137,6 +137,31 @@ def test_a_large_file_rewritten_at_its_start_keeps_the_last_data(
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
 
 
+def test_a_reader_sees_what_a_write_only_handle_wrote_at_once(mnt: Path) -> None:
+    """§5, §8.7: writes of a handle that bypass the kernel's page cache (write-only, emptied
+    file) reach a reader that has the file open and cached, also when they rewrite bytes."""
+    path = mnt / "shared"
+    path.write_bytes(b"A" * MIB)
+    reader = os.open(path, os.O_RDONLY)
+    writer = -1
+    try:
+        assert os.pread(reader, 4, 0) == b"AAAA"
+        writer = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        os.write(writer, b"B" * MIB)
+        assert os.pread(reader, 4, 0) == b"BBBB"
+        assert os.fstat(reader).st_size == MIB
+        os.pwrite(writer, b"C" * 4096, 0)
+        assert os.pread(reader, 4, 0) == b"CCCC"
+        os.close(writer)
+        writer = -1
+        assert os.pread(reader, 4, 4096) == b"BBBB"
+    finally:
+        os.close(reader)
+        if writer >= 0:
+            os.close(writer)
+    assert path.read_bytes() == b"C" * 4096 + b"B" * (MIB - 4096)
+
+
 def test_eight_writers_and_eight_readers_at_once(mnt: Path) -> None:
     """§8.6, §8.7, §8.8: parallel programs on distinct files each get their own data."""
     size = 3 * MIB + 12345

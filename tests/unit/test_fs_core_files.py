@@ -248,6 +248,30 @@ def test_keep_cache_only_while_the_object_is_unchanged(
     assert fs.open("/f", os.O_RDONLY).keep_cache is False
 
 
+@pytest.mark.parametrize(
+    ("flags", "direct"),
+    [
+        (os.O_WRONLY | os.O_TRUNC, True),
+        (os.O_WRONLY, False),
+        (os.O_WRONLY | os.O_APPEND, False),
+        (os.O_RDWR | os.O_TRUNC, False),
+        (os.O_RDONLY, False),
+    ],
+)
+def test_only_write_only_handles_of_emptied_files_bypass_the_page_cache(
+    fs: Filesystem, backend: MemoryBackend, flags: int, direct: bool
+) -> None:
+    """§8.7: the kernel may skip its page cache only where nothing cached stays valid."""
+    backend.put_object("/f", b"old")
+    opened = fs.open("/f", flags)
+    assert opened.direct is direct
+    fs.release(opened.fh)
+    for create_flags, expected in ((os.O_WRONLY, True), (os.O_RDWR, False)):
+        created = fs.create(f"/new-{create_flags}", 0o644, create_flags | os.O_CREAT)
+        assert created.direct is expected
+        fs.release(created.fh)
+
+
 def test_overwrite_refuse(backend: MemoryBackend, make_fs: Callable[..., Filesystem]) -> None:
     backend.put_object("/f", b"old")
     fs = make_fs(backend, overwrite=Overwrite.REFUSE)

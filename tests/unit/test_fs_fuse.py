@@ -25,6 +25,7 @@ class FileInfo:
     flags: int = os.O_RDONLY
     fh: int = 0
     keep_cache: int = 0
+    direct_io: int = 0
 
 
 @dataclass
@@ -103,6 +104,7 @@ def test_open_create_read_write_release_through_file_info(
     created = FileInfo(flags=os.O_WRONLY | os.O_CREAT)
     assert ops.create("/f", 0o644, created) == 0
     assert created.fh > 0
+    assert created.direct_io == 1
     assert ops.write("/f", b"hello", 0, created) == 5
     assert ops.flush("/f", created) == 0
     assert ops.release("/f", created) == 0
@@ -111,6 +113,7 @@ def test_open_create_read_write_release_through_file_info(
         opened = FileInfo(flags=os.O_RDONLY)
         assert ops.open("/f", opened) == 0
         assert opened.keep_cache == expected_keep
+        assert opened.direct_io == 0
         assert ops.read("/f", 100, 0, opened) == b"hello"
         ops.release("/f", opened)
     assert ops.getattr("/f", None)["st_size"] == 5
