@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -230,12 +230,17 @@ class Backend(Protocol):
         """Describe one path (HEAD); 404 when it does not exist."""
         ...
 
-    def listdir(self, path: str) -> list[Entry]:
+    def listdir(
+        self, path: str, progress: Callable[[Sequence[Entry]], None] | None = None
+    ) -> list[Entry]:
         """Return the immediate children of a directory, in one listing request.
 
         Object entries carry annotation names; an object with the :data:`SYMLINK_ANNOTATION`
         is returned as a :class:`SymlinkInfo` whose target is read with :meth:`read`. A
         :class:`Listing` also describes the directory itself.
+
+        :param progress: given the entries in consecutive batches that together make the
+            listing, as they are read (a batch may be empty)
         """
         ...
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+import operator
 import os
 import posixpath
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -48,6 +49,7 @@ from hcpfs.fs.cache import (
     parent_of,
 )
 from hcpfs.fs.errors import FsError, Request, to_fs_error
+from hcpfs.fs.listing import DirectoryStream, Item
 from hcpfs.fs.options import Options, Overwrite
 from hcpfs.fs.reader import ObjectReader, ReadAhead
 from hcpfs.fs.staging import Leftover, StagedFile, StagingArea
@@ -67,6 +69,8 @@ RELIST_MOST = 1000
 """A lookup in a directory listed lately with at most this many entries lists it (§8.1)..."""
 RELIST_WITHIN = 10
 """... when that listing is younger than this many listing TTLs."""
+LISTING_THREADS = 4
+"""Listings read into directory streams at once; more wait for a thread (§8.2)."""
 _BACKEND_ERRORS = (BackendError, BackendConnectionError, IntegrityError)
 _CUT_OFF_TRIES = 20
 _CUT_OFF_PAUSE = 0.1
@@ -168,6 +172,7 @@ class Filesystem:
             options.readahead_min, options.readahead_max, options.read_part_size
         )
         self._pool = ThreadPoolExecutor(options.read_threads, thread_name_prefix="hcpfs-read")
+        self._listers = ThreadPoolExecutor(LISTING_THREADS, thread_name_prefix="hcpfs-list")
         self._streams = Streams(backend)
         self._lock = threading.Lock()
         self._handles: dict[int, _Handle] = {}
@@ -189,38 +194,52 @@ class Filesystem:
             return self._attributes(handle.node.info())
         return self._attributes(self._require(path))
 
-    def readdir(self, path: str) -> list[tuple[str, dict[str, int]]]:
-        """Return the entries of a directory with their attributes, ``.`` and ``..`` first (§8.2).
-
-        When nothing is known about ``path`` yet, its listing is asked for first: a listing
-        also tells that the directory exists, so no HEAD is needed. Only when the listing
-        fails with "not found" does a HEAD tell a missing path from one that is no directory.
+    def readdir(self, path: str) -> list[Item]:
+        """Return the entries of a directory with their attributes, ``.`` and ``..`` first,
+        the others by name (§8.2).
 
         :param path: the directory
         """
+        items = self.list_directory(path).complete()
+        return items[:2] + sorted(items[2:], key=operator.itemgetter(0))
+
+    def list_directory(self, path: str) -> DirectoryStream:
+        """Start reading the entries of a directory, with their attributes (§8.2).
+
+        ``.`` and ``..`` come first, then the listing's entries in its order, then files
+        created here and not uploaded yet. When the directory is known and its listing is not
+        cached, the listing is read on a listing thread and its entries join the stream as
+        they are parsed; otherwise the stream is complete when returned. When nothing is known
+        about ``path`` yet, its listing is asked for first: a listing also tells that the
+        directory exists, so no HEAD is needed. Only when the listing fails with "not found"
+        does a HEAD tell a missing path from one that is no directory.
+
+        :param path: the directory
+        :raises FsError: ``ENOENT``, ``ENOTDIR``, or the listing's failure when it is read now;
+            a listing read on a listing thread hands its failure to the stream's reader
+        """
         self._check_path(path)
+        stream = DirectoryStream()
+        known = path == "/" or self._node(path) is not None or self._cache.lookup(path) is not None
+        if known and self._cache.listing(path) is None:
+            stream.add(self._dots(self._require(path)))
+            self._listers.submit(self._list_into, path, stream)
+            return stream
         entries: tuple[Entry, ...] | None = None
-        if path != "/" and self._node(path) is None and self._cache.lookup(path) is None:
+        if not known:
             try:
                 entries = self._listing(path)
             except FsError as error:
                 if error.errno != errno.ENOENT:
                     raise
-        directory = self._require(path)
-        if not isinstance(directory, DirInfo):
-            raise FsError(errno.ENOTDIR, "not a directory", path)
+        stream.add(self._dots(self._require(path)))
         if entries is None:
             entries = self._listing(path)
-        listed = {entry.name: entry for entry in entries}
-        for node in self._pending_nodes(path):
-            listed.setdefault(posixpath.basename(node.path), node.info())
-        result = [(".", self._attributes(directory)), ("..", {})]
-        for name, entry in sorted(listed.items()):
-            if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
-                log.debug("leaving out %s: its name is longer than %d bytes", entry.path, MAX_NAME)
-                continue
-            result.append((name, self._attributes(entry)))
-        return result
+        seen: set[str] = set()
+        stream.add(self._listed_items(entries, seen))
+        stream.add(self._pending_items(path, seen))
+        stream.end()
+        return stream
 
     def statfs(self) -> dict[str, int]:
         """Return ``statvfs`` fields from HCP's statistics (§8.3)."""
@@ -683,6 +702,7 @@ class Filesystem:
             except FsError as error:
                 log.warning("closing handle %d at unmount: %s", fh, error)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._listers.shutdown(wait=True, cancel_futures=True)
         self._staging.close()
 
     def open_handles(self) -> int:
@@ -755,21 +775,68 @@ class Filesystem:
             raise FsError(other, "only files have HCP attributes", path)
         return entry
 
-    def _listing(self, path: str) -> tuple[Entry, ...]:
+    def _listing(
+        self, path: str, progress: Callable[[Sequence[Entry]], None] | None = None
+    ) -> tuple[Entry, ...]:
         """Return the entries of a directory, cached or from one listing request.
 
         A backend's listing may also describe the directory itself (a :class:`Listing`, as
         HCP's listing headers do); that is remembered like a HEAD's answer.
+
+        :param progress: given the entries in batches as they arrive, or all at once if cached
         """
         cached = self._cache.listing(path)
         if cached is not None:
+            if progress is not None:
+                progress(cached)
             return cached
-        entries = self._call(Request.LISTDIR, path, self._backend.listdir, path)
+        entries = self._call(Request.LISTDIR, path, self._backend.listdir, path, progress)
         kept = tuple(entries)
         self._cache.put_listing(path, kept)
         if isinstance(entries, Listing) and path != "/" and entries.directory.path == path:
             self._cache.put(entries.directory)
         return kept
+
+    def _list_into(self, path: str, stream: DirectoryStream) -> None:
+        """Read the listing of ``path`` into ``stream`` as it arrives (on a listing thread)."""
+        seen: set[str] = set()
+        try:
+            self._listing(path, lambda batch: stream.add(self._listed_items(batch, seen)))
+            stream.add(self._pending_items(path, seen))
+        except FsError as error:
+            stream.end(error)
+        except Exception as error:  # the reader must get an answer, whatever went wrong
+            log.error("listing %s failed unexpectedly", path, exc_info=error)
+            stream.end(FsError(errno.EIO, "listing failed", path))
+        else:
+            stream.end()
+
+    def _dots(self, directory: Entry) -> list[Item]:
+        if not isinstance(directory, DirInfo):
+            raise FsError(errno.ENOTDIR, "not a directory", directory.path)
+        return [(".", self._attributes(directory)), ("..", {})]
+
+    def _listed_items(self, entries: Iterable[Entry], seen: set[str]) -> list[Item]:
+        """The entries of a listing that Linux can show, with their attributes."""
+        items = []
+        for entry in entries:
+            name = entry.name
+            if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+                log.debug("leaving out %s: its name is longer than %d bytes", entry.path, MAX_NAME)
+                continue
+            seen.add(name)
+            items.append((name, self._attributes(entry)))
+        return items
+
+    def _pending_items(self, directory: str, seen: set[str]) -> list[Item]:
+        """Files created in ``directory`` on this mount, not uploaded yet and not listed."""
+        items = []
+        for node in self._pending_nodes(directory):
+            name = posixpath.basename(node.path)
+            if name not in seen:
+                seen.add(name)
+                items.append((name, self._attributes(node.info())))
+        return items
 
     def _node(self, path: str) -> _Node | None:
         with self._lock:

@@ -26,6 +26,7 @@ import mfusepy  # type: ignore[import-untyped]  # no type information shipped
 
 from hcpfs.fs.core import Filesystem, OpenFile
 from hcpfs.fs.errors import FsError
+from hcpfs.fs.listing import DirectoryStream
 from hcpfs.fs.options import Options
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class FuseOperations:
         self._report_lock = threading.Lock()
         #: Set once the kernel connection is up, i.e. the mount exists.
         self.initialized = threading.Event()
-        self._directories: dict[int, list[tuple[str, dict[str, int]]]] = {}
+        self._directories: dict[int, DirectoryStream] = {}
         self._directory_numbers = itertools.count(1)
         self._directory_lock = threading.Lock()
 
@@ -143,22 +144,25 @@ class FuseOperations:
 
     @_translated
     def entries(self, path: str, fh: int, offset: int) -> list[tuple[str, dict[str, int]]]:
-        """Return the entries of an open directory, as read when it was read from the start.
+        """Return the entries of an open directory from ``offset`` on, as far as they are read.
 
-        The kernel reads a large directory in pieces, each starting where the last one ended;
-        every piece must come from the same listing. Offset 0 reads it again (``rewinddir``).
+        The kernel reads a directory in pieces, each starting where the last one ended; every
+        piece comes from the listing started when the directory was read from the start, and
+        waits while that listing still arrives. Offset 0 starts a listing again
+        (``rewinddir``).
 
         :param path: the directory
         :param fh: the number :meth:`opendir` gave
         :param offset: where the kernel continues, in entries
+        :return: the entries from ``offset`` on; none at the end
         """
         with self._directory_lock:
-            listed = self._directories.get(fh)
-        if offset == 0 or listed is None:
-            listed = self._filesystem.readdir(path)
+            stream = self._directories.get(fh)
+        if offset == 0 or stream is None:
+            stream = self._filesystem.list_directory(path)
             with self._directory_lock:
-                self._directories[fh] = listed
-        return listed
+                self._directories[fh] = stream
+        return stream.take(offset)
 
     @_translated
     def readlink(self, path: str) -> str:
@@ -292,14 +296,13 @@ class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type inform
         listings given in pieces (with offset 0 it keeps the names and modes alone).
         """
         decoded = "" if path is None else path.decode(self.encoding, self.errors)
-        listed = self.operations.entries(decoded, fip.contents.fh, offset)
+        batch = self.operations.entries(decoded, fip.contents.fh, offset)
         plus = FUSE_FILL_DIR_PLUS if flags & FUSE_READDIR_PLUS else 0
-        for index in range(offset, len(listed)):
-            name, attrs = listed[index]
+        for number, (name, attrs) in enumerate(batch, start=offset + 1):
             stat = mfusepy.c_stat()
             mfusepy.set_st_attrs(stat, attrs, use_ns=self.use_ns)
             encoded = name.encode(self.encoding, self.errors)
-            if filler(buf, encoded, stat, index + 1, plus if attrs else 0) != 0:
+            if filler(buf, encoded, stat, number, plus if attrs else 0) != 0:
                 break
         return 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
@@ -115,12 +115,15 @@ class HcpBackend:
             return DirInfo(path, _change_time(headers.get("x-hcp-changetimemilliseconds")))
         return _entry_from_headers(path, headers)
 
-    def listdir(self, path: str) -> Listing:
+    def listdir(
+        self, path: str, progress: Callable[[Sequence[Entry]], None] | None = None
+    ) -> Listing:
         """Return the immediate children of a directory, from one listing request.
 
-        The listing is parsed as it arrives, so a large one is read while HCP still sends it.
-        The list returned is a :class:`Listing`: it also describes the directory itself, as
-        its response headers did (what HEAD of the directory would have said).
+        The listing is parsed as it arrives, so a large one is read while HCP still sends it,
+        and ``progress`` gets the entries of each piece read. The list returned is a
+        :class:`Listing`: it also describes the directory itself, as its response headers did
+        (what HEAD of the directory would have said).
         """
         con = self._send("GET", path)
         if con.response_status != 200:
@@ -135,8 +138,8 @@ class HcpBackend:
         stream = xmldoc.ElementStream("entry")
         with self._translated(path):
             while piece := con.read(_LISTING_PIECE):
-                _add_entries(entries, prefix, stream.feed(piece))
-            _add_entries(entries, prefix, stream.close())
+                _add_entries(entries, prefix, stream.feed(piece), progress)
+            _add_entries(entries, prefix, stream.close(), progress)
         return entries
 
     # -- data ----------------------------------------------------------------------------------
@@ -524,12 +527,21 @@ def _entry_from_headers(path: str, headers: Mapping[str, str]) -> Entry:
 _LISTING_PIECE = 64 * 1024
 
 
-def _add_entries(entries: list[Entry], prefix: str, found: list[dict[str, str]]) -> None:
-    """Append the entries of a listing's ``<entry>`` elements, leaving out deleted ones."""
+def _add_entries(
+    entries: list[Entry],
+    prefix: str,
+    found: list[dict[str, str]],
+    progress: Callable[[Sequence[Entry]], None] | None = None,
+) -> None:
+    """Append the entries of a listing's ``<entry>`` elements, leaving out deleted ones, and
+    hand those to ``progress``."""
+    start = len(entries)
     for attributes in found:
         entry = _entry_from_listing(prefix, attributes)
         if entry is not None:
             entries.append(entry)
+    if progress is not None and len(entries) > start:
+        progress(entries[start:])
 
 
 def _entry_from_listing(prefix: str, attributes: Mapping[str, str]) -> Entry | None:

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -250,8 +250,10 @@ class MemoryBackend:
             self._enter("stat", path)
             return self._entry(path)
 
-    def listdir(self, path: str) -> list[Entry]:
-        """Return the immediate children of a directory."""
+    def listdir(
+        self, path: str, progress: Callable[[Sequence[Entry]], None] | None = None
+    ) -> list[Entry]:
+        """Return the immediate children of a directory (to ``progress`` in one batch)."""
         with self._lock:
             self._enter("listdir", path)
             if path not in self._directories:
@@ -263,7 +265,10 @@ class MemoryBackend:
                 if p != "/" and posixpath.dirname(p) == path
             ]
             assert all(child.startswith(prefix) for child in children)
-            return [self._entry(child) for child in sorted(children)]
+            entries = [self._entry(child) for child in sorted(children)]
+        if progress is not None:
+            progress(entries)
+        return entries
 
     def read(self, path: str, offset: int, length: int, if_match: str | None = None) -> bytes:
         """Return a range of an object's data."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import gc
 import logging
 import os
 import shutil
@@ -38,6 +39,9 @@ from hcpfs.sdk.errors import HcpsdkCertificateError, HcpsdkError
 from hcpfs.sdk.target import Target
 
 log = logging.getLogger(__name__)
+
+GC_THRESHOLD = 20_000
+"""Allocations of container objects, less deallocations, between two young collections."""
 
 FSTYPE = "fuse.hcpfs"
 """The filesystem type the kernel shows for hcpfs mounts (``fuse.`` and the subtype)."""
@@ -600,6 +604,7 @@ def serve(request: MountRequest, credentials: Credentials) -> None:
         except FsError as error:
             raise MountError(Problem.FAILURE, f"cannot start the filesystem: {error}") from None
         log.info("serving %s at %s", request.fqdn, request.mountpoint)
+        settle_garbage_collector()
         threading.Thread(
             target=widen_readahead,
             args=(request.mountpoint, fuse.KERNEL_READAHEAD, time.monotonic() + MOUNT_DEADLINE),
@@ -624,6 +629,20 @@ def serve(request: MountRequest, credentials: Credentials) -> None:
         log.info("%s at %s is unmounted", request.fqdn, request.mountpoint)
     finally:
         backend.close()
+
+
+def settle_garbage_collector() -> None:
+    """Make the interpreter's cycle collector cheap for a long-running daemon.
+
+    The objects made while starting (modules, classes, the backend) live as long as the mount,
+    so they are moved out of the collector's sight. A listing of thousands of entries keeps
+    thousands of new objects alive at once; with the interpreter's default threshold each
+    batch of 700 of them sets off a collection, which together made parsing a large listing
+    about 40 % slower.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def widen_readahead(mountpoint: Path, size: int, deadline: float) -> bool:

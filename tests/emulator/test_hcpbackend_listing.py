@@ -107,3 +107,35 @@ def test_readdir_of_an_unknown_directory_sends_the_listing_alone(
             assert refused.value.errno == code
     finally:
         fs.close()
+
+
+def test_a_large_listing_is_handed_over_in_pieces_as_it_is_read(backend: HcpBackend) -> None:
+    """§8.2: the entries of each piece read go to ``progress``; together, the whole listing."""
+    for number in range(LARGE):
+        store(backend, f"/pieces/f{number:03}", b"x")
+    batches: list[list[str]] = []
+    listed = backend.listdir("/pieces", lambda batch: batches.append([e.name for e in batch]))
+    assert len(batches) > 1
+    assert [name for batch in batches for name in batch] == [entry.name for entry in listed]
+    assert len(listed) == LARGE
+
+
+def test_a_listing_cut_in_the_middle_reaches_the_reader_of_the_directory(
+    hcp: Emulator, backend: HcpBackend, tmp_path: Path
+) -> None:
+    """§8.2: entries read before the cut are handed out, then the failure."""
+    for number in range(LARGE):
+        store(backend, f"/cut/f{number:03}", b"x")
+    fs = Filesystem(backend, Options(staging_dir=tmp_path / "staging"))
+    try:
+        fs.getattr("/cut")
+        hcp.system.faults.cut_response(after_bytes=120_000)
+        stream = fs.list_directory("/cut")
+        with pytest.raises(FsError) as failed:
+            stream.complete()
+        assert failed.value.errno == errno.EIO
+        assert 2 < len(stream.take(0)) < LARGE + 2
+        hcp.system.faults.clear()
+        assert len(fs.readdir("/cut")) == LARGE + 2
+    finally:
+        fs.close()

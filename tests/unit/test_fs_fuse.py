@@ -214,3 +214,20 @@ def test_mount_runs_fuse_and_closes_the_filesystem_even_on_failure(
     assert mountpoint == str(tmp_path / "mnt")
     assert kwargs["raw_fi"] is True
     assert filesystem.open_handles() == 0
+
+
+def test_an_open_directory_is_read_in_pieces_of_one_listing(
+    ops: fuse.FuseOperations, backend: MemoryBackend
+) -> None:
+    """§8.2: the pieces the kernel asks for continue one listing; offset 0 starts anew."""
+    backend.mkdir("/d")
+    for number in range(5):
+        backend.put_object(f"/d/f{number}", b"x")
+    fh = ops.opendir("/d")
+    first = ops.entries("/d", fh, 0)
+    assert [name for name, _ in first] == [".", "..", *(f"f{n}" for n in range(5))]
+    backend.put_object("/d/late", b"x")
+    assert [name for name, _ in ops.entries("/d", fh, 4)] == ["f2", "f3", "f4"]
+    assert ops.entries("/d", fh, 7) == []
+    assert [name for name, _ in ops.entries("/d", fh, 0)][:2] == [".", ".."]  # rewinddir
+    ops.releasedir("/d", fh)

@@ -3,6 +3,7 @@ mount table, pid files, and the serving process's errors (docs/usage.md)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -218,3 +219,14 @@ def test_the_serving_process_error_becomes_ours(tmp_path: Path) -> None:
     silent = mounting._child_error(-9, log, log.stat().st_size)
     assert silent.problem is Problem.MOUNT
     assert "stopped before the mount was up" in silent.message
+
+
+def test_the_daemon_freezes_what_it_started_with_and_collects_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        mounting.settle_garbage_collector()
+        assert gc.get_threshold() == (mounting.GC_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
