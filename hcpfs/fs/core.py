@@ -319,8 +319,8 @@ class Filesystem:
         self._cache.forget(path)
         return OpenFile(self._add_handle(path, node), direct=_writes_new_data(flags | os.O_TRUNC))
 
-    def read(self, fh: int, offset: int, size: int) -> bytes:
-        """Return up to ``size`` bytes from ``offset`` (§8.6).
+    def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
+        """Return up to ``size`` bytes from ``offset`` (§8.6), as bytes or a view of them.
 
         :param fh: the handle
         :param offset: where to start

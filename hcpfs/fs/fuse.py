@@ -9,6 +9,7 @@ so this class has no attribute named like a FUSE operation other than the operat
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import itertools
@@ -186,7 +187,7 @@ class FuseOperations:
         return _opened(info, self._filesystem.create(path, mode, info.flags))
 
     @_translated
-    def read(self, path: str, size: int, offset: int, info: Any) -> bytes:
+    def read(self, path: str, size: int, offset: int, info: Any) -> bytes | memoryview:
         return self._filesystem.read(int(info.fh), offset, size)
 
     @_translated
@@ -280,12 +281,30 @@ class FuseOperations:
 
 
 class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type information
-    """mfusepy's binding, answering READDIRPLUS with the attributes readdir has anyway.
+    """mfusepy's binding, answering READDIRPLUS with the attributes readdir has anyway, and
+    taking reads given as views.
 
     The kernel then knows every entry's attributes from the listing, so ``ls -l`` and
     ``find`` send no lookup per entry (mfusepy itself passes only the mode). Needs the
-    operations' :meth:`FuseOperations.entries`.
+    operations' :meth:`FuseOperations.entries`. A read answered with a view of a larger
+    buffer is copied straight into the kernel's buffer, where mfusepy takes bytes only.
     """
+
+    def read(  # libfuse's callback, called positionally
+        self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any
+    ) -> int:
+        """Copy what the operations read into the kernel's buffer: once, also from a view."""
+        decoded = None if path is None else path.decode(self.encoding, self.errors)
+        data = self.operations.read(decoded, size, offset, fip.contents)
+        length = len(data)
+        if length > size:
+            raise ValueError(f"read {length} bytes where {size} were asked for")
+        if isinstance(data, memoryview):
+            target = (ctypes.c_char * length).from_address(ctypes.addressof(buf.contents))
+            memoryview(target).cast("B")[:] = data
+        elif length:
+            ctypes.memmove(buf, data, length)
+        return length
 
     def readdir_fuse_3(  # noqa: PLR0917  # libfuse's callback, called positionally
         self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int

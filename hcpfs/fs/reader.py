@@ -74,7 +74,7 @@ class ObjectReader:
         self._next = 0
         self._window = readahead.minimum
 
-    def read(self, offset: int, length: int) -> bytes:
+    def read(self, offset: int, length: int) -> bytes | memoryview:
         """Return up to ``length`` bytes from ``offset``; fewer only at the end of the object.
 
         :param offset: where to start
@@ -137,16 +137,18 @@ class ObjectReader:
             self._parts.append(_Part(start, length, self._submit(start, length)))
             start += length
 
-    def _collect(self, offset: int, end: int) -> bytes:
+    def _collect(self, offset: int, end: int) -> bytes | memoryview:
+        # Within one part (the usual case) the answer is a view of the part: the bytes are
+        # copied once, into the kernel's buffer, not first into a slice.
         pieces = []
         for part in self._parts:
             if part.end <= offset:
                 continue
             if part.start >= end:
                 break
-            data = part.future.result()
+            data = memoryview(part.future.result())
             pieces.append(data[max(0, offset - part.start) : end - part.start])
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _fetch_now(self, offset: int, end: int) -> bytes:
         starts = range(offset, end, self._readahead.part_size)

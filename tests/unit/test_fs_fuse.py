@@ -1,5 +1,6 @@
 """The mfusepy adapter: errno translation (docs/SEMANTICS.md §7), options (§9), wiring."""
 
+import ctypes
 import errno
 import logging
 import os
@@ -7,6 +8,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mfusepy  # type: ignore[import-untyped]  # no type information shipped
@@ -231,3 +233,41 @@ def test_an_open_directory_is_read_in_pieces_of_one_listing(
     assert ops.entries("/d", fh, 7) == []
     assert [name for name, _ in ops.entries("/d", fh, 0)][:2] == [".", ".."]  # rewinddir
     ops.releasedir("/d", fh)
+
+
+class _Reads:
+    """Operations whose read answers with what :attr:`answer` holds."""
+
+    def __init__(self, answer: bytes | memoryview) -> None:
+        self.answer = answer
+        self.asked: list[tuple[str | None, int, int, int]] = []
+
+    def read(self, path: str | None, size: int, offset: int, info: Any) -> bytes | memoryview:
+        self.asked.append((path, size, offset, info.fh))
+        return self.answer
+
+
+class _CFileInfo(ctypes.Structure):
+    """The one field of ``fuse_file_info`` that reads use."""
+
+    _fields_ = (("fh", ctypes.c_uint64),)
+
+
+def _binding(answer: bytes | memoryview) -> SimpleNamespace:
+    return SimpleNamespace(operations=_Reads(answer), encoding="utf-8", errors="strict")
+
+
+def test_the_binding_copies_a_read_view_into_the_kernel_buffer() -> None:
+    """§8.6: a read answered with a view of a larger buffer arrives whole, from its start."""
+    whole = b"0123456789abcdef"
+    info = ctypes.pointer(_CFileInfo(fh=7))
+    kernel = (ctypes.c_byte * 8)()
+    buf = ctypes.cast(kernel, ctypes.POINTER(ctypes.c_byte))
+    for answer in (memoryview(whole)[4:10], whole[4:10], b""):
+        binding = _binding(answer)
+        length = fuse.Binding.read(binding, b"/f", buf, 8, 100, info)
+        assert length == len(answer)
+        assert bytes(kernel)[:length] == bytes(answer)
+        assert binding.operations.asked == [("/f", 8, 100, 7)]
+    with pytest.raises(ValueError, match="16 bytes where 8"):
+        fuse.Binding.read(_binding(whole), b"/f", buf, 8, 0, info)

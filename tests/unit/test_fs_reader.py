@@ -78,6 +78,20 @@ def test_sequential_reads_return_the_data_with_few_large_requests(
     reader.close()
 
 
+def test_a_read_within_one_part_is_a_view_of_it_and_one_across_parts_is_joined(
+    pool: ThreadPoolExecutor,
+) -> None:
+    _, reader = setup(pool)
+    first = reader.read(0, 4 * KIB)
+    inside = reader.read(4 * KIB, 8 * KIB)
+    assert isinstance(inside, memoryview)  # no copy of the part's bytes
+    assert (first, inside) == (DATA[: 4 * KIB], DATA[4 * KIB : 12 * KIB])
+    across = reader.read(12 * KIB, 64 * KIB)
+    assert isinstance(across, bytes)
+    assert across == DATA[12 * KIB : 76 * KIB]
+    reader.close()
+
+
 def test_window_grows_then_parts_are_fetched_in_parallel(pool: ThreadPoolExecutor) -> None:
     backend, reader = setup(pool)
     offset = 0
