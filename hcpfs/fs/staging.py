@@ -226,8 +226,16 @@ class StagedFile:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[BinaryIO]:
-        """Open the data for reading from the start, e.g. for an upload."""
-        with self.data.open("rb") as file:
+        """Read the data from the start, e.g. for an upload.
+
+        The file read shares the open descriptor (this class only reads and writes at given
+        offsets) instead of opening the data again: ext4 writes a file's data out to disk
+        when a descriptor of it is closed after the file was truncated to nothing, so the
+        close of a second descriptor would make the next emptying of this file for reuse
+        wait for the disk.
+        """
+        with os.fdopen(os.dup(self._fd), "rb") as file:
+            file.seek(0)
             yield file
 
     def mark(self, state: str, error: str = "") -> None:

@@ -63,7 +63,22 @@ def test_append_chunks_and_reader(tmp_path: Path) -> None:
     staged.append_chunks([b"ab", b"cd", b""])
     with staged.reader() as file:
         assert file.read() == b"abcd"
+    staged.write(4, b"ef")  # writes go on after a read, which starts from the start again
+    with staged.reader() as file:
+        assert file.read(3) == b"abc"
+    with staged.reader() as file:
+        assert file.read() == b"abcdef"
     assert staged.sequential
+    staged.discard()
+
+
+def test_the_reader_shares_the_open_descriptor(tmp_path: Path) -> None:
+    """A second open and close of the data would make ext4 write it out after truncation."""
+    staged = StagingArea(tmp_path).create("/a")
+    staged.write(0, b"data")
+    staged.data.rename(tmp_path / "moved")
+    with staged.reader() as file:
+        assert file.read() == b"data"
     staged.discard()
 
 
