@@ -39,9 +39,22 @@ def backend(hcp: Emulator) -> Iterator[HcpBackend]:
     made.close()
 
 
+@pytest.fixture
+def filesystem(backend: HcpBackend, tmp_path: Path) -> Iterator[Filesystem]:
+    made = Filesystem(backend, Options(staging_dir=tmp_path / "staging"))
+    yield made
+    made.close()
+
+
 def store(backend: HcpBackend, path: str, data: bytes) -> ObjectInfo:
     digest = hashlib.sha256(data).hexdigest()
     return backend.store(path, io.BytesIO(data), len(data), digest)
+
+
+def fill(backend: HcpBackend, directory: str) -> None:
+    """Store :data:`LARGE` small objects named ``f000``, ``f001`` ... in ``directory``."""
+    for number in range(LARGE):
+        store(backend, f"{directory}/f{number:03}", b"x")
 
 
 def test_a_large_listing_gives_every_entry_as_head_describes_it(backend: HcpBackend) -> None:
@@ -79,8 +92,7 @@ def test_listing_what_is_no_directory_is_refused(backend: HcpBackend) -> None:
 def test_a_listing_cut_in_the_middle_fails_and_the_backend_goes_on(
     hcp: Emulator, backend: HcpBackend
 ) -> None:
-    for number in range(LARGE):
-        store(backend, f"/cut/f{number}", b"x")
+    fill(backend, "/cut")
     hcp.system.faults.cut_response(after_bytes=50_000)
     with pytest.raises(BackendConnectionError):
         backend.listdir("/cut")
@@ -88,31 +100,25 @@ def test_a_listing_cut_in_the_middle_fails_and_the_backend_goes_on(
 
 
 def test_readdir_of_an_unknown_directory_sends_the_listing_alone(
-    hcp: Emulator, backend: HcpBackend, tmp_path: Path
+    hcp: Emulator, backend: HcpBackend, filesystem: Filesystem
 ) -> None:
-    for number in range(LARGE):
-        store(backend, f"/d/f{number:03}", b"x")
-    fs = Filesystem(backend, Options(staging_dir=tmp_path / "staging"))
-    try:
-        before = hcp.nodes[0].requests
-        listed = fs.readdir("/d")
-        assert hcp.nodes[0].requests - before == 1  # no HEAD of /d
-        assert [name for name, _ in listed] == [".", "..", *(f"f{n:03}" for n in range(LARGE))]
-        assert listed[0][1] == fs.getattr("/d")
-        assert listed[2][1] == fs.getattr("/d/f000")
-        assert hcp.nodes[0].requests - before == 1  # both answered from the listing
-        for path, code in (("/missing", errno.ENOENT), ("/d/f001", errno.ENOTDIR)):
-            with pytest.raises(FsError) as refused:
-                fs.readdir(path)
-            assert refused.value.errno == code
-    finally:
-        fs.close()
+    fill(backend, "/d")
+    before = hcp.nodes[0].requests
+    listed = filesystem.readdir("/d")
+    assert hcp.nodes[0].requests - before == 1  # no HEAD of /d
+    assert [name for name, _ in listed] == [".", "..", *(f"f{n:03}" for n in range(LARGE))]
+    assert listed[0][1] == filesystem.getattr("/d")
+    assert listed[2][1] == filesystem.getattr("/d/f000")
+    assert hcp.nodes[0].requests - before == 1  # both answered from the listing
+    for path, code in (("/missing", errno.ENOENT), ("/d/f001", errno.ENOTDIR)):
+        with pytest.raises(FsError) as refused:
+            filesystem.readdir(path)
+        assert refused.value.errno == code
 
 
 def test_a_large_listing_is_handed_over_in_pieces_as_it_is_read(backend: HcpBackend) -> None:
     """§8.2: the entries of each piece read go to ``progress``; together, the whole listing."""
-    for number in range(LARGE):
-        store(backend, f"/pieces/f{number:03}", b"x")
+    fill(backend, "/pieces")
     batches: list[list[str]] = []
     listed = backend.listdir("/pieces", lambda batch: batches.append([e.name for e in batch]))
     assert len(batches) > 1
@@ -121,21 +127,16 @@ def test_a_large_listing_is_handed_over_in_pieces_as_it_is_read(backend: HcpBack
 
 
 def test_a_listing_cut_in_the_middle_reaches_the_reader_of_the_directory(
-    hcp: Emulator, backend: HcpBackend, tmp_path: Path
+    hcp: Emulator, backend: HcpBackend, filesystem: Filesystem
 ) -> None:
     """§8.2: entries read before the cut are handed out, then the failure."""
-    for number in range(LARGE):
-        store(backend, f"/cut/f{number:03}", b"x")
-    fs = Filesystem(backend, Options(staging_dir=tmp_path / "staging"))
-    try:
-        fs.getattr("/cut")
-        hcp.system.faults.cut_response(after_bytes=120_000)
-        stream = fs.list_directory("/cut")
-        with pytest.raises(FsError) as failed:
-            stream.complete()
-        assert failed.value.errno == errno.EIO
-        assert 2 < len(stream.take(0)) < LARGE + 2
-        hcp.system.faults.clear()
-        assert len(fs.readdir("/cut")) == LARGE + 2
-    finally:
-        fs.close()
+    fill(backend, "/cut")
+    filesystem.getattr("/cut")
+    hcp.system.faults.cut_response(after_bytes=120_000)
+    stream = filesystem.list_directory("/cut")
+    with pytest.raises(FsError) as failed:
+        stream.complete()
+    assert failed.value.errno == errno.EIO
+    assert 2 < len(stream.take(0)) < LARGE + 2
+    hcp.system.faults.clear()
+    assert len(filesystem.readdir("/cut")) == LARGE + 2
