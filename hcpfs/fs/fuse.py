@@ -43,6 +43,8 @@ FUSE_READDIR_PLUS = 1
 FUSE_FILL_DIR_PLUS = 2
 # libfuse 3 capability: the kernel asks for READDIRPLUS only for the first batch of entries.
 FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
+# Names every directory lists, and libfuse never looks up.
+_DOTS = (".", "..")
 # utimensat(2) special values in tv_nsec; with use_ns the binding passes sec * 1e9 + nsec.
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
@@ -312,7 +314,9 @@ class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type inform
         """Fill one piece of a directory listing, with attributes when the kernel asks.
 
         Entries go with their offsets: libfuse keeps the attributes of READDIRPLUS only for
-        listings given in pieces (with offset 0 it keeps the names and modes alone).
+        listings given in pieces (with offset 0 it keeps the names and modes alone). ``.`` and
+        ``..`` go without: libfuse looks neither up, so with attributes they would reach the
+        kernel with inode number 0, which the C library's readdir skips.
         """
         decoded = "" if path is None else path.decode(self.encoding, self.errors)
         batch = self.operations.entries(decoded, fip.contents.fh, offset)
@@ -321,7 +325,8 @@ class Binding(mfusepy.FUSE):  # type: ignore[misc]  # mfusepy has no type inform
             stat = mfusepy.c_stat()
             mfusepy.set_st_attrs(stat, attrs, use_ns=self.use_ns)
             encoded = name.encode(self.encoding, self.errors)
-            if filler(buf, encoded, stat, number, plus if attrs else 0) != 0:
+            given = plus if attrs and name not in _DOTS else 0
+            if filler(buf, encoded, stat, number, given) != 0:
                 break
         return 0
 

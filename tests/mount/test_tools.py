@@ -198,6 +198,16 @@ def test_eight_writers_and_eight_readers_at_once(mnt: Path) -> None:
         assert (mnt / f"new-{number}").read_bytes() == contents[number]
 
 
+def test_ls_a_shows_dot_and_dot_dot(mnt: Path) -> None:
+    """§8.2: ``.`` and ``..`` are listed first, as on a local filesystem."""
+    (mnt / "d").mkdir()
+    (mnt / "d" / "f").write_bytes(b"x")
+    assert run("ls", "-a", "-f", mnt / "d").stdout.split() == [".", "..", "f"]
+    lines = run("ls", "-la", mnt / "d").stdout.splitlines()[1:]
+    assert [line.split()[-1] for line in lines] == [".", "..", "f"]
+    assert lines[0].startswith("d")
+
+
 def test_ls_shows_sizes_from_the_listing(mnt: Path) -> None:
     """§4, §8.2: ls -l shows each file's size and the mode of §4."""
     for number in range(20):
