@@ -51,6 +51,7 @@ from hcpfs.fs.cache import (
 from hcpfs.fs.errors import FsError, Request, to_fs_error
 from hcpfs.fs.listing import DirectoryStream, Item
 from hcpfs.fs.options import Options, Overwrite
+from hcpfs.fs.prefetch import Prefetcher
 from hcpfs.fs.reader import ObjectReader, ReadAhead
 from hcpfs.fs.staging import Leftover, StagedFile, StagingArea
 from hcpfs.fs.upload import STREAM_AFTER, StreamedUpload, Streams
@@ -173,6 +174,7 @@ class Filesystem:
         )
         self._pool = ThreadPoolExecutor(options.read_threads, thread_name_prefix="hcpfs-read")
         self._listers = ThreadPoolExecutor(LISTING_THREADS, thread_name_prefix="hcpfs-list")
+        self._prefetch = Prefetcher(backend, options.prefetch_files, self._cache.listing, timer)
         self._streams = Streams(backend)
         self._lock = threading.Lock()
         self._handles: dict[int, _Handle] = {}
@@ -703,6 +705,7 @@ class Filesystem:
                 log.warning("closing handle %d at unmount: %s", fh, error)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._listers.shutdown(wait=True, cancel_futures=True)
+        self._prefetch.close()
         self._staging.close()
 
     def open_handles(self) -> int:
@@ -965,11 +968,19 @@ class Filesystem:
         if self._node(path) is not None or not isinstance(entry, ObjectInfo):
             return OpenFile(self._add_handle(path, None))
         keep = self._seen.unchanged(path, entry.etag, entry.size)
-        return OpenFile(self._add_handle(path, None, self._new_reader(path, entry)), keep)
+        reader = self._new_reader(path, entry, self._prefetch.take(path, entry.etag))
+        self._prefetch.opened(path)
+        return OpenFile(self._add_handle(path, None, reader), keep)
 
-    def _new_reader(self, path: str, info: ObjectInfo) -> ObjectReader:
+    def _new_reader(self, path: str, info: ObjectInfo, data: bytes | None = None) -> ObjectReader:
         return ObjectReader(
-            self._backend, path, info.size, info.etag, pool=self._pool, readahead=self._readahead
+            self._backend,
+            path,
+            info.size,
+            info.etag,
+            pool=self._pool,
+            readahead=self._readahead,
+            data=data,
         )
 
     def _reader_for(self, handle: _Handle, node: _Node | None) -> ObjectReader:
@@ -1256,6 +1267,7 @@ class Filesystem:
         self._cache.invalidate(path)
         self._cache.put_absent(path)
         self._seen.forget(path)
+        self._prefetch.forget(path)
 
     # -- rename (§8.12) ------------------------------------------------------------------------
 

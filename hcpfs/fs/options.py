@@ -58,6 +58,7 @@ class Options:
     readahead_max: int = 16 * MIB
     read_part_size: int = 4 * MIB
     read_threads: int = 8
+    prefetch_files: int = 8
 
     def __post_init__(self) -> None:
         _check(0 <= self.umask <= 0o777, "umask", oct(self.umask), "at most 777")
@@ -68,6 +69,7 @@ class Options:
             _check(value >= 0, name, str(value), "a number of seconds, 0 or more")
         for name in ("cache_entries", "listing_cache_entries", "read_threads"):
             _check(getattr(self, name) >= 1, name, str(getattr(self, name)), "1 or more")
+        _check(self.prefetch_files >= 0, "prefetch_files", str(self.prefetch_files), "0 or more")
         for name in ("readahead_min", "readahead_max", "read_part_size"):
             _check(getattr(self, name) >= 4 * KIB, name, str(getattr(self, name)), "4K or more")
         _check(
@@ -190,6 +192,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "readahead_max": _size,
     "read_part_size": _size,
     "read_threads": _int,
+    "prefetch_files": _int,
 }
 
 _ALIASES = {"ro": ("read_only", "true"), "rw": ("read_only", "false")}

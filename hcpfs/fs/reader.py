@@ -51,6 +51,7 @@ class ObjectReader:
     :param size: the object's size at open
     :param etag: the object's ETag at open, sent as ``If-Match``
     :param pool: the threads that run the requests
+    :param data: the whole object, when it was fetched already (read from it, not from HCP)
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class ObjectReader:
         *,
         pool: Executor,
         readahead: ReadAhead,
+        data: bytes | None = None,
     ) -> None:
         self.path = path
         self.size = size
@@ -73,6 +75,10 @@ class ObjectReader:
         self._parts: deque[_Part] = deque()
         self._next = 0
         self._window = readahead.minimum
+        if data is not None and len(data) == size:
+            held: Future[bytes] = Future()
+            held.set_result(data)
+            self._parts.append(_Part(0, size, held))
 
     def read(self, offset: int, length: int) -> bytes | memoryview:
         """Return up to ``length`` bytes from ``offset``; fewer only at the end of the object.

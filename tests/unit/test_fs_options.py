@@ -17,13 +17,14 @@ def test_defaults() -> None:
     assert options.overwrite is Overwrite.REPLACE
     assert (options.attr_ttl, options.listing_ttl, options.statfs_ttl) == (1.0, 1.0, 30.0)
     assert options.readahead_max == 16 * MIB
+    assert options.prefetch_files == 8
 
 
 def test_parse_every_kind_of_value(tmp_path: Path) -> None:
     options = Options.parse(
         f"ro,allow_other,uid=1000,gid=100,umask=027,attr_ttl=2.5,listing-ttl=0,"
         f"staging_dir={tmp_path},overwrite=refuse,readahead_max=32M,read_part_size=512k,"
-        f"read_threads=3,cache_entries=10"
+        f"read_threads=3,cache_entries=10,prefetch_files=0"
     )
     assert options.read_only
     assert options.allow_other
@@ -36,6 +37,7 @@ def test_parse_every_kind_of_value(tmp_path: Path) -> None:
     assert options.read_part_size == 512 * 1024
     assert options.read_threads == 3
     assert options.cache_entries == 10
+    assert options.prefetch_files == 0
 
 
 def test_rw_and_explicit_booleans() -> None:
@@ -63,6 +65,7 @@ def test_empty_string_gives_defaults() -> None:
         ("attr_ttl=-1", "attr_ttl"),
         ("readahead_max=12X", "readahead_max"),
         ("read_threads=0", "read_threads"),
+        ("prefetch_files=-1", "prefetch_files"),
         ("overwrite=always", "replace or refuse"),
         ("ro=maybe", "read_only"),
         ("readahead_min=32M,readahead_max=16M", "readahead_min"),
