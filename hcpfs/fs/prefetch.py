@@ -32,7 +32,9 @@ KEEP_SECONDS = 30.0
 THREADS = 4
 """Requests fetching ahead at once."""
 DIRECTORIES = 16
-"""Directories whose order of opens is followed at once."""
+"""Directories whose order of opens is followed at once..."""
+ORDER_ENTRIES = 200_000
+"""... holding their listings, of at most this many entries together."""
 _STEP = 2
 """An open at most this many entries after the previous one continues the order."""
 
@@ -145,11 +147,11 @@ class Prefetcher:
             orders.move_to_end(directory)
             return order
         listing = self._listing_of(directory)
-        if not listing:
+        if not listing or len(listing) > ORDER_ENTRIES:
             return None
         order = _Order(listing, {entry.name: n for n, entry in enumerate(listing)})
         orders[directory] = order
-        while len(orders) > DIRECTORIES:
+        while len(orders) > DIRECTORIES or _entries(orders) > ORDER_ENTRIES:
             orders.popitem(last=False)
         return order
 
@@ -171,15 +173,18 @@ class Prefetcher:
         return wanted
 
     def _fetch(self, entry: ObjectInfo) -> None:
+        data = None
         try:
             data = self._backend.read(entry.path, 0, entry.size, entry.etag)
         except (BackendError, BackendConnectionError) as error:
             log.debug("fetching %s ahead failed: %s", entry.path, error)
-            data = None
-        with self._lock:
-            self._state.fetching.discard(entry.path)
-            if data is not None and len(data) == entry.size and entry.etag is not None:
-                self._hold(entry.path, _Held(entry.etag, data, self._timer()))
+        except Exception as error:  # a bug: the open reads from HCP as without fetching ahead
+            log.error("fetching %s ahead failed unexpectedly", entry.path, exc_info=error)
+        finally:
+            with self._lock:
+                self._state.fetching.discard(entry.path)
+                if data is not None and len(data) == entry.size and entry.etag is not None:
+                    self._hold(entry.path, _Held(entry.etag, data, self._timer()))
 
     def _hold(self, path: str, held: _Held) -> None:
         state = self._state
@@ -196,3 +201,7 @@ class Prefetcher:
 
     def _expired(self, held: _Held) -> bool:
         return self._timer() - held.fetched > KEEP_SECONDS
+
+
+def _entries(orders: OrderedDict[str, _Order]) -> int:
+    return sum(len(order.listing) for order in orders.values())

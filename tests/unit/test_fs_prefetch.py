@@ -234,3 +234,33 @@ def test_the_listing_comes_from_the_cache() -> None:
         assert backend.requests["read"] == 0
     finally:
         fetcher.close()
+
+
+def test_a_failing_fetch_leaves_the_open_to_read_from_hcp(
+    backend: ReadsBackend, fetcher: Prefetcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(path: str, offset: int, length: int, if_match: str | None = None) -> bytes:
+        raise RuntimeError("a bug")
+
+    backend.read = broken  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="hcpfs.fs.prefetch"):
+        fetcher.opened("/d/f00")
+        fetcher.opened("/d/f01")
+        wait_for(lambda: fetcher.pending() == 0)
+    assert fetcher.take("/d/f02", entry_of(backend, "/d/f02").etag) is None
+    assert "fetching /d/f02 ahead failed unexpectedly" in caplog.text
+
+
+def test_directories_too_large_to_hold_are_not_followed(
+    backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prefetch, "ORDER_ENTRIES", 10)  # /d has 15 entries
+    fetcher = make(backend)
+    try:
+        for number in range(4):
+            fetcher.opened(f"/d/f{number:02}")
+        time.sleep(0.1)
+        assert fetcher.pending() == 0
+        assert backend.requests["read"] == 0
+    finally:
+        fetcher.close()
