@@ -65,6 +65,18 @@ class _State:
     held_bytes: int = 0
     fetching: set[str] = field(default_factory=set)
 
+    def drop(self, path: str | None = None) -> _Held | None:
+        """Stop holding the data of ``path``, or the oldest when None; return it."""
+        if path is not None:
+            held = self.held.pop(path, None)
+        elif self.held:
+            held = self.held.popitem(last=False)[1]
+        else:
+            held = None
+        if held is not None:
+            self.held_bytes -= len(held.data)
+        return held
+
 
 class Prefetcher:
     """Fetches small files ahead of a program that opens a directory's files in order.
@@ -96,9 +108,7 @@ class Prefetcher:
         The data is handed out once; a later open reads from HCP again.
         """
         with self._lock:
-            held = self._state.held.pop(path, None)
-            if held is not None:
-                self._state.held_bytes -= len(held.data)
+            held = self._state.drop(path)
         if held is None or held.etag != etag or self._expired(held):
             return None
         return held.data
@@ -129,9 +139,7 @@ class Prefetcher:
     def forget(self, path: str) -> None:
         """Drop what was fetched for ``path`` (this mount changed or removed it)."""
         with self._lock:
-            held = self._state.held.pop(path, None)
-            if held is not None:
-                self._state.held_bytes -= len(held.data)
+            self._state.drop(path)
 
     def close(self) -> None:
         """Stop fetching and drop what is held."""
@@ -188,16 +196,13 @@ class Prefetcher:
 
     def _hold(self, path: str, held: _Held) -> None:
         state = self._state
-        previous = state.held.pop(path, None)
-        if previous is not None:
-            state.held_bytes -= len(previous.data)
+        state.drop(path)
         state.held[path] = held
         state.held_bytes += len(held.data)
         while state.held and (
             state.held_bytes > MAX_BYTES or self._expired(next(iter(state.held.values())))
         ):
-            _, dropped = state.held.popitem(last=False)
-            state.held_bytes -= len(dropped.data)
+            state.drop()
 
     def _expired(self, held: _Held) -> bool:
         return self._timer() - held.fetched > KEEP_SECONDS

@@ -56,14 +56,28 @@ class Clock:
         return self.now
 
 
-def make(backend: MemoryBackend, files: int = FILES, clock: Clock | None = None) -> Prefetcher:
-    listing = tuple(backend.listdir("/d"))
-    return Prefetcher(
-        backend,
-        files,
-        lambda directory: listing if directory == "/d" else None,
-        clock or time.monotonic,
-    )
+Maker = Callable[..., Prefetcher]
+
+
+@pytest.fixture
+def make(backend: MemoryBackend) -> Iterator[Maker]:
+    """Make prefetchers over the listing of ``/d`` as it is now; all are closed at the end."""
+    made: list[Prefetcher] = []
+
+    def maker(files: int = FILES, clock: Clock | None = None) -> Prefetcher:
+        listing = tuple(backend.listdir("/d"))
+        fetcher = Prefetcher(
+            backend,
+            files,
+            lambda directory: listing if directory == "/d" else None,
+            clock or time.monotonic,
+        )
+        made.append(fetcher)
+        return fetcher
+
+    yield maker
+    for fetcher in made:
+        fetcher.close()
 
 
 def entry_of(backend: MemoryBackend, path: str) -> ObjectInfo:
@@ -80,10 +94,8 @@ def wait_for(condition: Callable[[], bool]) -> None:
 
 
 @pytest.fixture
-def fetcher(backend: MemoryBackend) -> Iterator[Prefetcher]:
-    made = make(backend)
-    yield made
-    made.close()
+def fetcher(make: Maker) -> Prefetcher:
+    return make()
 
 
 def test_two_opens_in_order_fetch_the_next_small_files(
@@ -108,32 +120,28 @@ def test_the_fetching_follows_the_program(backend: MemoryBackend, fetcher: Prefe
     assert backend.requests["read"] == 11  # f02 to f11 and zz-after-large, each once
 
 
-def test_only_small_objects_of_the_version_listed_are_used(backend: MemoryBackend) -> None:
-    fetcher = make(backend, files=20)
-    try:
-        fetcher.opened("/d/f10")
-        fetcher.opened("/d/f11")
-        wait_for(lambda: fetcher.pending() == 0)
-        assert backend.requests["read"] == 1  # zz-after-large; not large, not sub
-        after = entry_of(backend, "/d/zz-after-large")
-        assert fetcher.take("/d/zz-after-large", "another-etag") is None
-        assert fetcher.take("/d/zz-after-large", after.etag) is None  # dropped by the mismatch
-        assert fetcher.take("/d/large", entry_of(backend, "/d/large").etag) is None
-    finally:
-        fetcher.close()
+def test_only_small_objects_of_the_version_listed_are_used(
+    backend: MemoryBackend, make: Maker
+) -> None:
+    fetcher = make(files=20)
+    fetcher.opened("/d/f10")
+    fetcher.opened("/d/f11")
+    wait_for(lambda: fetcher.pending() == 0)
+    assert backend.requests["read"] == 1  # zz-after-large; not large, not sub
+    after = entry_of(backend, "/d/zz-after-large")
+    assert fetcher.take("/d/zz-after-large", "another-etag") is None
+    assert fetcher.take("/d/zz-after-large", after.etag) is None  # dropped by the mismatch
+    assert fetcher.take("/d/large", entry_of(backend, "/d/large").etag) is None
 
 
-def test_a_changed_object_is_not_fetched_as_listed(backend: MemoryBackend) -> None:
-    fetcher = make(backend)
-    try:
-        backend.put_object("/d/f02", b"changed since the listing")
-        fetcher.opened("/d/f00")
-        fetcher.opened("/d/f01")
-        wait_for(lambda: fetcher.pending() == 0)
-        assert backend.requests["read"] == FILES
-        assert fetcher.take("/d/f02", entry_of(backend, "/d/f02").etag) is None
-    finally:
-        fetcher.close()
+def test_a_changed_object_is_not_fetched_as_listed(backend: MemoryBackend, make: Maker) -> None:
+    fetcher = make()
+    backend.put_object("/d/f02", b"changed since the listing")
+    fetcher.opened("/d/f00")
+    fetcher.opened("/d/f01")
+    wait_for(lambda: fetcher.pending() == 0)
+    assert backend.requests["read"] == FILES
+    assert fetcher.take("/d/f02", entry_of(backend, "/d/f02").etag) is None
 
 
 @pytest.mark.parametrize("opens", [["/d/f00", "/d/f05", "/d/f02"], ["/d/f03"], ["/other/x"]])
@@ -146,48 +154,39 @@ def test_no_order_no_fetching(
     assert backend.requests["read"] == 0
 
 
-def test_off_with_zero_files(backend: MemoryBackend) -> None:
-    fetcher = make(backend, files=0)
-    try:
-        for number in range(5):
-            fetcher.opened(f"/d/f{number:02}")
-        assert fetcher.pending() == 0  # nothing was queued: opened queues at once
-        assert backend.requests["read"] == 0
-    finally:
-        fetcher.close()
+def test_off_with_zero_files(backend: MemoryBackend, make: Maker) -> None:
+    fetcher = make(files=0)
+    for number in range(5):
+        fetcher.opened(f"/d/f{number:02}")
+    assert fetcher.pending() == 0  # nothing was queued: opened queues at once
+    assert backend.requests["read"] == 0
 
 
 def test_held_data_is_bounded_and_ages(
-    backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+    backend: MemoryBackend, make: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(prefetch, "THREADS", 1)  # fetched, so held, in listing order
     monkeypatch.setattr(prefetch, "MAX_BYTES", len(body(7)) + len(body(8)))
     clock = Clock()
-    fetcher = make(backend, files=FILES, clock=clock)
-    try:
-        fetcher.opened("/d/f03")
-        fetcher.opened("/d/f04")  # fetches f05 to f08; only the last two fit
-        wait_for(lambda: fetcher.pending() == 0)
-        assert fetcher.take("/d/f08", entry_of(backend, "/d/f08").etag) == body(8)
-        for dropped in ("/d/f05", "/d/f06"):
-            assert fetcher.take(dropped, entry_of(backend, dropped).etag) is None
-        clock.now += prefetch.KEEP_SECONDS + 1
-        assert fetcher.take("/d/f07", entry_of(backend, "/d/f07").etag) is None
-    finally:
-        fetcher.close()
+    fetcher = make(files=FILES, clock=clock)
+    fetcher.opened("/d/f03")
+    fetcher.opened("/d/f04")  # fetches f05 to f08; only the last two fit
+    wait_for(lambda: fetcher.pending() == 0)
+    assert fetcher.take("/d/f08", entry_of(backend, "/d/f08").etag) == body(8)
+    for dropped in ("/d/f05", "/d/f06"):
+        assert fetcher.take(dropped, entry_of(backend, dropped).etag) is None
+    clock.now += prefetch.KEEP_SECONDS + 1
+    assert fetcher.take("/d/f07", entry_of(backend, "/d/f07").etag) is None
 
 
-def test_what_this_mount_changes_is_forgotten(backend: MemoryBackend) -> None:
-    fetcher = make(backend)
-    try:
-        fetcher.opened("/d/f00")
-        fetcher.opened("/d/f01")
-        wait_for(lambda: fetcher.pending() == 0)
-        fetcher.forget("/d/f02")
-        assert fetcher.take("/d/f02", entry_of(backend, "/d/f02").etag) is None
-        assert fetcher.take("/d/f03", entry_of(backend, "/d/f03").etag) == body(3)
-    finally:
-        fetcher.close()
+def test_what_this_mount_changes_is_forgotten(backend: MemoryBackend, make: Maker) -> None:
+    fetcher = make()
+    fetcher.opened("/d/f00")
+    fetcher.opened("/d/f01")
+    wait_for(lambda: fetcher.pending() == 0)
+    fetcher.forget("/d/f02")
+    assert fetcher.take("/d/f02", entry_of(backend, "/d/f02").etag) is None
+    assert fetcher.take("/d/f03", entry_of(backend, "/d/f03").etag) == body(3)
 
 
 def test_a_filesystem_reads_files_fetched_ahead_without_a_request(
@@ -252,14 +251,11 @@ def test_a_failing_fetch_leaves_the_open_to_read_from_hcp(
 
 
 def test_directories_too_large_to_hold_are_not_followed(
-    backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+    backend: MemoryBackend, make: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(prefetch, "ORDER_ENTRIES", 10)  # /d has 15 entries
-    fetcher = make(backend)
-    try:
-        for number in range(4):
-            fetcher.opened(f"/d/f{number:02}")
-        assert fetcher.pending() == 0  # nothing was queued: opened queues at once
-        assert backend.requests["read"] == 0
-    finally:
-        fetcher.close()
+    fetcher = make()
+    for number in range(4):
+        fetcher.opened(f"/d/f{number:02}")
+    assert fetcher.pending() == 0  # nothing was queued: opened queues at once
+    assert backend.requests["read"] == 0
